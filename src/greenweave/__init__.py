@@ -1,0 +1,64 @@
+"""greenweave: coroutine-based networking on greenlets, a drop-in for gevent.
+
+``import greenweave as gevent`` and carry on: spawn greenlets, sleep, wait,
+time out, and (after ``greenweave.monkey.patch_all()``) use the standard
+library's blocking APIs cooperatively.
+"""
+
+from __future__ import annotations
+
+import os as _os
+import sys as _sys
+
+from greenlet import GreenletExit, getcurrent
+
+from ._config import config
+from ._core.hub import get_hub, reinit, sleep
+from ._wait import iwait, wait
+from .greenlet import Greenlet, joinall, killall
+from .hub import idle, kill, signal, spawn_raw
+from .timeout import Timeout, with_timeout
+
+__version__ = "0.1.0.dev0"
+version_info = (0, 1, 0, "dev", 0)
+
+__all__ = [
+    "Greenlet",
+    "GreenletExit",
+    "Timeout",
+    "config",
+    "fork",
+    "get_hub",
+    "getcurrent",
+    "getswitchinterval",
+    "idle",
+    "iwait",
+    "joinall",
+    "kill",
+    "killall",
+    "reinit",
+    "setswitchinterval",
+    "signal_handler",
+    "sleep",
+    "spawn",
+    "spawn_later",
+    "spawn_raw",
+    "wait",
+    "with_timeout",
+]
+
+spawn = Greenlet.spawn
+spawn_later = Greenlet.spawn_later
+signal_handler = signal
+
+getswitchinterval = _sys.getswitchinterval
+setswitchinterval = _sys.setswitchinterval
+
+
+def fork() -> int:
+    """``os.fork()`` that leaves the child with a working hub.
+
+    (Any ``os.fork()`` does, through an at-fork hook; this name exists for
+    gevent compatibility.)
+    """
+    return _os.fork()
