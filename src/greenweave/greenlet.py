@@ -23,7 +23,6 @@ from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from ._core.hub import Waiter, get_hub, sleep
-from ._core.loop import Callback
 from ._core.park import ParkingLot
 from .exceptions import BlockingSwitchOutError
 from ._wait import iwait, wait
@@ -231,9 +230,8 @@ class Greenlet(RawGreenlet):
     def start(self) -> None:
         """Schedule the greenlet to run in the next loop iteration."""
         if self._start_event is None:
-            cb = Callback(self.switch, ())
+            cb = self._start_event = [self.switch, ()]
             self.parent.loop._ready.append(cb)
-            self._start_event = cb
 
     def start_later(self, seconds: float) -> None:
         """Schedule the greenlet to run after ``seconds``."""
@@ -401,7 +399,10 @@ class Greenlet(RawGreenlet):
     def _cancel_start(self) -> None:
         ev = self._start_event
         if ev is not None and ev is not _START_COMPLETED:
-            ev.stop()
+            if type(ev) is list:  # a queued [function, args] entry
+                ev[0] = None
+            else:
+                ev.stop()
 
     def _die_before_start(self, exc: Any = GreenletExit, *rest: Any) -> None:
         self._killed_before_start = True

@@ -15,7 +15,8 @@ from typing import Any, Callable, TypeVar
 
 from greenlet import getcurrent
 
-from ._core.hub import get_hub
+from ._core.hub import _tls, get_hub
+from ._core.loop import TimerMechanics
 
 __all__ = ["Timeout", "with_timeout"]
 
@@ -54,7 +55,7 @@ class _FakeTimer:
 _FAKE_TIMER = _FakeTimer()
 
 
-class Timeout(BaseException):
+class Timeout(BaseException, TimerMechanics):
     """Raise ``exception`` (default: this instance) in the current greenlet after
     ``seconds``.
 
@@ -62,20 +63,30 @@ class Timeout(BaseException):
     instance to raise instead, or ``False`` to make the ``with`` block simply
     end silently.  ``ref=False`` lets the loop exit while only this timeout
     is pending.
+
+    The timeout is its own timer (it shares the loop's timer mechanics rather
+    than owning a separate watcher object): start + cancel is the hottest
+    path in code that bounds every wait.
     """
+
+    # Timer state (see greenweave._core.loop.TimerMechanics); class defaults
+    # keep construction cheap.
+    _entry: list | None = None
+    _ref = True
+    repeat = 0.0
+    _loop: Any = None
 
     def __init__(self, seconds: float | None = None, exception: Any = None,
                  ref: bool = True, priority: int = -1) -> None:
-        BaseException.__init__(self)
+        # (BaseException.__new__ already stored the arguments as .args.)
         self.seconds = seconds
         self.exception = exception
-        self._ref = ref
-        self.timer: Any = None
+        if not ref:
+            self._ref = False
 
     def start(self) -> None:
         """Arm the timer for the current greenlet.  Raises if already pending."""
-        timer = self.timer
-        if timer is not None and timer._active:
+        if self._entry is not None:
             raise AssertionError(f"{self!r} is already started; to restart it, cancel it first")
         seconds = self.seconds
         if seconds is None:
@@ -87,11 +98,22 @@ class Timeout(BaseException):
             throws = exc
         else:
             throws = exc()
-        if timer is None:
-            timer = self.timer = get_hub().loop.timer(seconds, ref=self._ref)
-        else:
-            timer.after = seconds
-        timer.start(_on_expiration, getcurrent(), throws)
+        loop = self._loop
+        if loop is None:
+            try:
+                loop = self._loop = _tls.hub.loop
+            except AttributeError:
+                loop = self._loop = get_hub().loop
+        self._arm(loop, seconds, _on_expiration, (getcurrent(), throws))
+
+    @property
+    def timer(self) -> Timeout:
+        """gevent exposes the timer watcher; here the timeout is its own timer."""
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self._entry is not None
 
     @classmethod
     def start_new(cls, timeout: Any = None, exception: Any = None, ref: bool = True) -> Timeout:
@@ -113,21 +135,19 @@ class Timeout(BaseException):
     @property
     def pending(self) -> bool:
         """True while the timer is armed."""
-        timer = self.timer
-        return timer is not None and timer._active
+        return self._entry is not None
 
     def cancel(self) -> None:
         """Disarm the timer; the timeout can be started again."""
-        timer = self.timer
-        if timer is not None:
-            timer.stop()
+        if self._entry is not None:
+            self._disarm(self._loop)
+
+    stop = cancel
 
     def close(self) -> None:
-        """Cancel and release the timer."""
-        timer = self.timer
-        if timer is not None:
-            timer.stop()
-            self.timer = None
+        """Cancel the timer (kept for gevent compatibility: nothing else to release)."""
+        if self._entry is not None:
+            self._disarm(self._loop)
 
     def __repr__(self) -> str:
         classname = type(self).__name__

@@ -17,13 +17,13 @@ from _thread import _local as _thread_local
 from _thread import get_ident as _get_ident
 from datetime import datetime, timezone
 from itertools import count
-from typing import Any, Callable
+from typing import Any
 
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from ..exceptions import BlockingSwitchOutError, HubDestroyed, InvalidSwitchError, LoopExit
-from .loop import Callback, Loop
+from .loop import Loop
 
 __all__ = ["Hub", "Waiter", "get_hub", "get_hub_if_exists", "set_hub", "sleep", "reinit"]
 
@@ -238,8 +238,8 @@ class Hub(RawGreenlet):
     @property
     def threadpool(self) -> Any:
         if self._threadpool is None:
-            from ..threadpool import ThreadPool
             from .._config import config
+            from ..threadpool import ThreadPool
 
             self._threadpool = ThreadPool(config.threadpool_size, hub=self)
         return self._threadpool
@@ -270,9 +270,11 @@ class Hub(RawGreenlet):
         return next(self._ident_counter)
 
     def __repr__(self) -> str:
-        state = "dead" if self.dead else ("destroyed" if self.loop.closed else "")
+        loop = self.loop
+        state = "dead " if self.dead else ""
+        state += "destroyed" if loop.closed else loop.backend
         return (
-            f"<Hub {self.name!r} at {id(self):#x} {state}{self.loop.backend if not self.loop.closed else ''}"
+            f"<Hub {self.name!r} at {id(self):#x} {state}"
             f"{' default' if self.loop.default else ''} pending={len(self.loop._ready)} "
             f"ref={self.loop._refs} thread_ident={self.thread_ident:#x}>"
         )
@@ -380,7 +382,10 @@ def sleep(seconds: float = 0, ref: bool = True) -> None:
     ``sleep(0)`` yields: every other greenlet that is ready runs once before
     this one continues.  ``ref=False`` lets the loop exit while we sleep.
     """
-    hub = get_hub()
+    try:
+        hub = _tls.hub
+    except AttributeError:
+        hub = get_hub()
     cur = getcurrent()
     if cur is hub:
         raise BlockingSwitchOutError(
@@ -389,12 +394,12 @@ def sleep(seconds: float = 0, ref: bool = True) -> None:
         )
     loop = hub.loop
     if seconds <= 0:
-        cb = Callback(cur.switch, ())
+        cb = [cur.switch, ()]
         loop._ready.append(cb)
         try:
             _switch(hub)
         except BaseException:
-            cb.callback = None  # killed while yielding: don't resume us later
+            cb[0] = None  # killed while yielding: don't resume us later
             raise
     else:
         timer = loop.timer(seconds, ref=ref)
@@ -423,7 +428,3 @@ if hasattr(os, "register_at_fork"):
     # Plain os.fork() in a program using greenweave leaves the child with a
     # working hub, not one that shares the parent's epoll instance.
     os.register_at_fork(after_in_child=reinit)
-
-
-def _callback_for(fn: Callable[..., Any], *args: Any) -> Callback:
-    return Callback(fn, args)

@@ -81,30 +81,58 @@ def _make_backend(name: str | None):
     raise ValueError(f"unknown loop backend {name!r} (choose 'epoll' or 'selectors')")
 
 
-class Callback:
-    """A callback queued with :meth:`Loop.run_callback`.  ``stop()`` cancels it."""
+class Callback(list):
+    """A callback queued with :meth:`Loop.run_callback`.  ``stop()`` cancels it.
 
-    __slots__ = ("callback", "args")
+    The ready queue holds ``[function, args]`` lists: internal hot paths
+    (``sleep(0)``, starting a greenlet, waking a parked one) append plain
+    lists, which cost a fifth of an object with ``__init__``; the public API
+    hands out this list subclass, which adds the gevent-style attributes.
+    A cancelled entry has ``None`` as its function.
+    """
+
+    __slots__ = ()
 
     def __init__(self, callback: Callable[..., Any], args: tuple) -> None:
-        self.callback = callback
-        self.args = args
+        list.__init__(self, (callback, args))
+
+    @property
+    def callback(self) -> Callable[..., Any] | None:
+        return self[0]
+
+    @callback.setter
+    def callback(self, value: Callable[..., Any] | None) -> None:
+        self[0] = value
+
+    @property
+    def args(self) -> tuple:
+        return self[1]
+
+    @args.setter
+    def args(self, value: tuple) -> None:
+        self[1] = value
 
     def stop(self) -> None:
-        self.callback = None
-        self.args = None
+        self[0] = None
+        self[1] = ()
 
     close = stop
 
     @property
     def pending(self) -> bool:
-        return self.callback is not None
+        return self[0] is not None
 
     def __bool__(self) -> bool:
-        return self.callback is not None
+        return self[0] is not None
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
 
     def __repr__(self) -> str:
-        return f"<Callback {self.callback!r} pending={self.pending}>"
+        return f"<Callback {self[0]!r} pending={self[0] is not None}>"
 
 
 class _FdEntry:
@@ -285,7 +313,41 @@ class IoWatcher(Watcher):
         return f" fd={self.fd} events={self.events}"
 
 
-class TimerWatcher(Watcher):
+class TimerMechanics:
+    """Heap-entry mechanics shared by :class:`TimerWatcher` and ``Timeout``.
+
+    Written out flat (every ``Timeout`` and every timed wait goes through
+    here).  A heap entry is ``[when, seq, owner, callback, args]``; the owner
+    only needs ``_entry`` (it is active exactly while it has one) and
+    ``_ref``, plus ``repeat`` for repeating timers.
+    """
+
+    __slots__ = ()
+
+    def _arm(self, loop: Loop, after: float, callback: Callable[..., Any], args: tuple) -> None:
+        entry = self._entry
+        if entry is not None:  # restart: the old entry dies
+            entry[2] = None
+            loop._timers_dead += 1
+        elif self._ref:
+            loop._refs += 1
+        entry = self._entry = [monotonic() + after if after > 0 else monotonic(),
+                               next(loop._seq), self, callback, args]
+        heappush(loop._timers, entry)
+
+    def _disarm(self, loop: Loop) -> None:
+        entry = self._entry
+        if entry is not None:
+            entry[2] = None
+            self._entry = None
+            if self._ref:
+                loop._refs -= 1
+            dead = loop._timers_dead = loop._timers_dead + 1
+            if dead > 64 and dead * 2 > len(loop._timers):
+                loop._compact_timers()
+
+
+class TimerWatcher(TimerMechanics, Watcher):
     """Fires ``after`` seconds from start, then every ``repeat`` seconds if nonzero."""
 
     __slots__ = ("after", "repeat", "_entry")
@@ -294,31 +356,38 @@ class TimerWatcher(Watcher):
                  priority: int | None = None) -> None:
         if repeat < 0:
             raise ValueError(f"repeat must be non-negative, got {repeat!r}")
-        Watcher.__init__(self, loop, ref)
+        self.loop = loop
+        self.callback = None
+        self.args = ()
+        self._ref = ref
         self.after = after
         self.repeat = repeat
         self._entry: list | None = None
 
     def start(self, callback: Callable[..., Any], *args: Any, update: bool | None = None) -> None:
-        if self._active:
-            self._deactivate()
-            self._active = False
-            if self._ref:
-                self.loop._refs -= 1
-        Watcher.start(self, callback, *args)
+        if callback is None:
+            raise TypeError("callback must be callable, not None")
+        self.callback = callback
+        self.args = args
+        self._arm(self.loop, self.after, callback, args)
 
-    def _activate(self) -> None:
-        loop = self.loop
-        after = self.after
-        entry = self._entry = [monotonic() + (after if after > 0 else 0), next(loop._seq), self]
-        heappush(loop._timers, entry)
+    def stop(self) -> None:
+        self._disarm(self.loop)
+        self.callback = None
+        self.args = ()
 
-    def _deactivate(self) -> None:
-        entry = self._entry
-        if entry is not None:
-            entry[2] = None
-            self._entry = None
-            self.loop._timer_cancelled()
+    @property
+    def active(self) -> bool:
+        return self._entry is not None
+
+    @property
+    def _active(self) -> bool:  # what the Watcher base class reads
+        return self._entry is not None
+
+    def _activate(self) -> None:  # pragma: no cover - start() is self-contained
+        raise AssertionError("unreachable")
+
+    _deactivate = _activate
 
     def again(self, callback: Callable[..., Any], *args: Any) -> None:
         """Restart with the repeat interval (libev's ``ev_timer_again``)."""
@@ -507,7 +576,7 @@ class Loop:
             backend = flags
         self._backend = _make_backend(backend)
         self._backend_native = self._backend.native
-        self._ready: deque[Callback] = deque()
+        self._ready: deque[list] = deque()  # [function, args] entries
         self._timers: list[list] = []
         self._timers_dead = 0
         self._seq = count()
@@ -617,13 +686,12 @@ class Loop:
         return bool(entry.watchers)
 
     # -- timers ----------------------------------------------------------
-    def _timer_cancelled(self) -> None:
-        self._timers_dead += 1
+    def _compact_timers(self) -> None:
+        """Drop dead entries once they are more than half the heap (amortised O(1))."""
         timers = self._timers
-        if self._timers_dead > 64 and self._timers_dead * 2 > len(timers):
-            timers[:] = [e for e in timers if e[2] is not None]
-            heapify(timers)
-            self._timers_dead = 0
+        timers[:] = [e for e in timers if e[2] is not None]
+        heapify(timers)
+        self._timers_dead = 0
 
     def _run_timers(self) -> None:
         timers = self._timers
@@ -635,13 +703,14 @@ class Loop:
                 self._timers_dead -= 1
                 continue
             if w.repeat:
-                entry = w._entry = [now + w.repeat, next(self._seq), w]
-                heappush(timers, entry)
+                w._entry = [now + w.repeat, next(self._seq), w, entry[3], entry[4]]
+                heappush(timers, w._entry)
             else:
                 w._entry = None
-                w._fired_once()
+                if w._ref:
+                    self._refs -= 1
             try:
-                w.callback(*w.args)
+                entry[3](*entry[4])
             except:  # noqa: E722 - every error goes to the hub's handler
                 self._handle_error(w, *sys.exc_info())
 
@@ -751,11 +820,11 @@ class Loop:
                 while n:
                     n -= 1
                     cb = popleft()
-                    fn = cb.callback
+                    fn = cb[0]
                     if fn is not None:
-                        cb.callback = None
+                        cb[0] = None
                         try:
-                            fn(*cb.args)
+                            fn(*cb[1])
                         except:  # noqa: E722
                             handle_error(fn, *sys.exc_info())
                 if self._stopping:
@@ -877,7 +946,7 @@ class Loop:
 
     @property
     def pendingcnt(self) -> int:
-        return sum(1 for cb in self._ready if cb.callback is not None)
+        return sum(1 for cb in self._ready if cb[0] is not None)
 
     def ref(self) -> None:
         self._refs += 1

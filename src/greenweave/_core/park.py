@@ -32,8 +32,7 @@ from greenlet import getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from ..exceptions import BlockingSwitchOutError
-from .hub import get_hub
-from .loop import Callback
+from .hub import _tls, get_hub
 
 __all__ = ["ParkingLot"]
 
@@ -93,7 +92,10 @@ class ParkingLot:
         ``timeout`` None waits forever; <= 0 still parks until the loop's next
         timer check, which lets other greenlets run once.
         """
-        hub = get_hub()
+        try:
+            hub = _tls.hub
+        except AttributeError:
+            hub = get_hub()
         cur = getcurrent()
         if cur is hub:
             raise BlockingSwitchOutError(
@@ -152,7 +154,7 @@ class ParkingLot:
             except IndexError:  # another thread got there first
                 return 0
             if slot.tid == get_ident():
-                slot.loop._ready.append(Callback(_wake_one, (slot,)))
+                slot.loop._ready.append([_wake_one, (slot,)])
             else:
                 slot.loop.run_callback_threadsafe(_wake_one, slot)
             return 1
@@ -188,7 +190,7 @@ class ParkingLot:
         first = picked[0]
         if all(s.loop is first.loop for s in picked):
             if first.tid == me:
-                first.loop._ready.append(Callback(_wake, (picked,)))
+                first.loop._ready.append([_wake, (picked,)])
             else:
                 first.loop.run_callback_threadsafe(_wake, picked)
             return
@@ -198,7 +200,7 @@ class ParkingLot:
         for group in by_loop.values():
             loop = group[0].loop
             if group[0].tid == me:
-                loop._ready.append(Callback(_wake, (group,)))
+                loop._ready.append([_wake, (group,)])
             else:
                 loop.run_callback_threadsafe(_wake, group)
 
