@@ -8,6 +8,8 @@ interface:
 ``READ``, ``WRITE``
     The backend's native event bits that mean "readable" and "writable",
     *including* the error/hang-up bits that must wake both readers and writers.
+``ERRORS``
+    The error/hang-up bits alone (0 where the backend reports none).
 ``native(events)``
     Translate a libev-style mask (1 = read, 2 = write) into the bits to
     register.
@@ -35,6 +37,8 @@ class EpollBackend:
     # EOF/error from recv and a writer the EPIPE from send.
     READ = _IN | _ERR | select.EPOLLPRI
     WRITE = _OUT | _ERR
+    #: Bits that wake every watcher of an fd whatever it registered for.
+    ERRORS = _ERR
 
     def __init__(self) -> None:
         self._ep = select.epoll()

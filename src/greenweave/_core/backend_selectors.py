@@ -14,6 +14,7 @@ class SelectorsBackend:
     name = "selectors"
     READ = selectors.EVENT_READ
     WRITE = selectors.EVENT_WRITE
+    ERRORS = 0  # select() reports errors as readable/writable
 
     def __init__(self) -> None:
         self._sel = selectors.DefaultSelector()

@@ -246,7 +246,8 @@ class Watcher:
 class IoWatcher(Watcher):
     """Readiness of a file descriptor: ``events`` is 1 (read), 2 (write) or 3."""
 
-    __slots__ = ("fd", "events", "_native", "_entry", "_synced", "_pass_events", "_closed")
+    __slots__ = ("fd", "events", "_native", "_match", "_entry", "_synced", "_pass_events",
+                 "_closed")
 
     def __init__(self, loop: Loop, fd: int, events: int, ref: bool = True,
                  priority: int | None = None) -> None:
@@ -258,6 +259,10 @@ class IoWatcher(Watcher):
         self.fd = fd
         self.events = events
         self._native = loop._backend_native(events)
+        # Error and hang-up conditions wake every watcher of the fd: the read
+        # or write then reports the error.  (Not matching them would leave a
+        # level-triggered error spinning the loop.)
+        self._match = self._native | loop._backend.ERRORS
         entry = loop._fds.get(fd)
         if entry is None:
             entry = loop._fds[fd] = _FdEntry()
@@ -867,7 +872,7 @@ class Loop:
                     fired = False
                     if len(ws) == 1:
                         w = ws[0]
-                        if w._native & ev:
+                        if w._match & ev:
                             fired = True
                             try:
                                 if w._pass_events:
@@ -878,7 +883,7 @@ class Loop:
                                 handle_error(w, *sys.exc_info())
                     elif ws:
                         for w in tuple(ws):
-                            if w._active and w._native & ev:
+                            if w._active and w._match & ev:
                                 fired = True
                                 try:
                                     if w._pass_events:
