@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenlet import GreenletExit, error as _greenlet_error
+from greenlet import GreenletExit
+from greenlet import error as _greenlet_error
 
 __all__ = [
     "LoopExit",

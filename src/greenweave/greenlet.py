@@ -24,8 +24,8 @@ from greenlet import greenlet as RawGreenlet
 
 from ._core.hub import Waiter, get_hub, sleep
 from ._core.park import ParkingLot
-from .exceptions import BlockingSwitchOutError
 from ._wait import iwait, wait
+from .exceptions import BlockingSwitchOutError
 from .timeout import Timeout
 
 __all__ = ["Greenlet", "joinall", "killall"]
@@ -95,7 +95,11 @@ class FailureSpawnedLink(SpawnedLink):
 
 
 class Greenlet(RawGreenlet):
-    """A greenlet that remembers its outcome; gevent's ``Greenlet`` API."""
+    """A greenlet that remembers its outcome; gevent's ``Greenlet`` API.
+
+    ``spawning_greenlet`` is a weak reference (as in gevent): call it to get
+    the greenlet that created this one, or None once that one is gone.
+    """
 
     # Class-level defaults keep __init__ short (the spawn hot path).
     _links: list | None = None
@@ -112,6 +116,8 @@ class Greenlet(RawGreenlet):
         hub = get_hub()
         RawGreenlet.__init__(self, None, hub)
         if run is not None:
+            if not callable(run):
+                raise TypeError(f"The run argument or self._run must be callable, not {run!r}")
             self._run = run
         elif not callable(getattr(self, "_run", None)):
             raise TypeError("The run argument or self._run must be callable")
@@ -119,7 +125,8 @@ class Greenlet(RawGreenlet):
         self.kwargs = kwargs
         self._start_event: Any = None
         spawner = getcurrent()
-        self._spawning_greenlet = _wref(spawner)
+        # A weak reference, as in gevent: call it to get the greenlet (or None).
+        self.spawning_greenlet = _wref(spawner)
         if spawner.parent is not None and isinstance(spawner, Greenlet):
             tree = spawner._spawn_tree_locals
             if tree is None:
@@ -134,11 +141,6 @@ class Greenlet(RawGreenlet):
     @property
     def loop(self) -> Any:
         return self.parent.loop
-
-    @property
-    def spawning_greenlet(self) -> RawGreenlet | None:
-        """The greenlet that created this one (None once it is gone)."""
-        return self._spawning_greenlet()
 
     @property
     def spawn_tree_locals(self) -> dict:
@@ -209,9 +211,7 @@ class Greenlet(RawGreenlet):
         return None
 
     def _describe_run(self) -> str:
-        func = self.__dict__.get("_run", None)
-        if func is None:
-            func = getattr(type(self), "_run", None)
+        func = getattr(self, "_run", None)
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
         if "." in name and getattr(func, "__self__", None) is not None:
             name = name.rsplit(".", 1)[-1]

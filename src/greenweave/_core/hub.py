@@ -50,6 +50,15 @@ def set_hub(hub: Hub | None) -> None:
         del _tls.hub
 
 
+_default_loop: Loop | None = None
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _root_greenlet() -> RawGreenlet:
     g = getcurrent()
     while g.parent is not None:
@@ -73,12 +82,22 @@ class Hub(RawGreenlet):
     def __init__(self, loop: Loop | None = None, default: bool | None = None) -> None:
         RawGreenlet.__init__(self, None, _root_greenlet())
         if loop is None:
-            backend = self.backend
-            if backend is None:
-                from .._config import config
+            global _default_loop
+            main = _is_main_thread()
+            if main and default is not False and _default_loop is not None \
+                    and not _default_loop.closed:
+                # The main thread's loop outlives a destroyed hub (as the
+                # default loop does in gevent): a new hub takes it over.
+                loop = _default_loop
+            else:
+                backend = self.backend
+                if backend is None:
+                    from .._config import config
 
-                backend = config.loop
-            loop = self.loop_class(default=default, backend=backend)
+                    backend = config.loop
+                loop = self.loop_class(default=default, backend=backend)
+                if loop.default and main:
+                    _default_loop = loop
         self.loop = loop
         loop.error_handler = self.handle_error
         self.thread_ident = _get_ident()

@@ -53,6 +53,10 @@ except ImportError:  # pragma: no cover - non-Linux
 
 from .backend_selectors import SelectorsBackend
 
+# Which child is waitable, without reaping it (see Loop._reap_children).
+_waitid = getattr(os, "waitid", None) if hasattr(os, "WNOWAIT") else None
+_WAITID_PEEK = (os.WEXITED | os.WNOHANG | os.WNOWAIT) if _waitid is not None else 0
+
 __all__ = ["Loop", "Callback", "READ", "WRITE", "MAXPRI", "MINPRI"]
 
 READ = 1
@@ -138,12 +142,21 @@ class Callback(list):
 class _FdEntry:
     """Per-descriptor state: the active I/O watchers and what epoll knows."""
 
-    __slots__ = ("watchers", "mask", "alive")
+    __slots__ = ("watchers", "mask", "alive", "ident")
 
     def __init__(self) -> None:
         self.watchers: list[IoWatcher] = []  # active ones only
         self.mask = 0  # native mask currently registered (0: not registered)
         self.alive = 0  # watcher objects created and not closed
+        self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) when registered
+
+
+def _fd_ident(fd: int) -> tuple[int, int] | None:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 class Watcher:
@@ -264,6 +277,13 @@ class IoWatcher(Watcher):
         # level-triggered error spinning the loop.)
         self._match = self._native | loop._backend.ERRORS
         entry = loop._fds.get(fd)
+        if entry is not None and entry.mask and entry.ident != _fd_ident(fd):
+            # The fd number was closed and reused behind our back while old
+            # watchers were left open.  If a dup kept the old file alive, the
+            # kernel still reports it under this number and no epoll_ctl can
+            # reach it: start over with a fresh epoll set.
+            entry = None
+            loop._drop_fd_and_rebuild(fd)
         if entry is None:
             entry = loop._fds[fd] = _FdEntry()
         entry.alive += 1
@@ -292,6 +312,7 @@ class IoWatcher(Watcher):
                 loop._backend.modify(self.fd, entry.mask)
             else:
                 entry.mask = native
+                entry.ident = _fd_ident(self.fd)
                 loop._backend.register(self.fd, native)
 
     def _deactivate(self) -> None:
@@ -524,15 +545,24 @@ class ChildWatcher(Watcher):
 
     def _activate(self) -> None:
         loop = self.loop
-        loop._children.add(self)
+        loop._children.setdefault(self.pid, []).append(self)
         loop._watch_children_changed()
         # The child may have exited before we started watching; SIGCHLD is
-        # not queued for us, so look once right away.
-        loop.run_callback(loop._reap_children)
+        # not queued for us, so look once right away (one pass for however
+        # many watchers start before the loop gets to it).
+        if not loop._reap_queued:
+            loop._reap_queued = True
+            loop.run_callback(loop._reap_children)
 
     def _deactivate(self) -> None:
-        self.loop._children.discard(self)
-        self.loop._watch_children_changed()
+        loop = self.loop
+        watchers = loop._children.get(self.pid)
+        if watchers is not None:
+            if self in watchers:
+                watchers.remove(self)
+            if not watchers:
+                del loop._children[self.pid]
+        loop._watch_children_changed()
 
     def _format(self) -> str:
         return f" pid={self.pid} rstatus={self.rstatus}"
@@ -592,7 +622,8 @@ class Loop:
         self._idles: list[Watcher] = []
         self._signals: set[SignalWatcher] = set()
         self._installed_signals: dict[int, Any] = {}
-        self._children: set[ChildWatcher] = set()
+        self._children: dict[int, list[ChildWatcher]] = {}  # pid -> active watchers
+        self._reap_queued = False
         self._child_poller: TimerWatcher | None = None
         self._stopping = False
         self._running = False
@@ -748,7 +779,7 @@ class Loop:
 
     def _dispatch_signal(self, signum: int) -> None:
         if signum == _signal.SIGCHLD:
-            self._reap_children()
+            self._reap_children(full=False)
         for w in list(self._signals):
             if w.signum == signum and w._active:
                 try:
@@ -756,24 +787,59 @@ class Loop:
                 except:  # noqa: E722
                     self._handle_error(w, *sys.exc_info())
 
-    def _reap_children(self) -> None:
-        for w in list(self._children):
-            if not w._active:
-                continue
-            try:
-                pid, status = os.waitpid(w.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid, status = w.pid, 0
-            if pid == 0:
-                continue
-            w.rpid, w.rstatus = pid, status
+    def _reap_children(self, full: bool = True) -> None:
+        """Reap watched children that exited and fire their watchers.
+
+        ``full`` asks ``waitpid(pid, WNOHANG)`` for every watched pid (also
+        noticing children reaped by someone else, which fire with status 0).
+        Otherwise (on SIGCHLD) the kernel is asked which child is waitable,
+        without reaping it (``waitid(WNOWAIT)``), and only that one is
+        reaped, until none is left: O(exited), not O(watched), per signal.
+        A waitable child we do not watch hides the others from that
+        question, so then the pass falls back to the full scan.
+        """
+        self._reap_queued = False
+        children = self._children
+        if not full and _waitid is not None:
+            while children:
+                try:
+                    info = _waitid(os.P_ALL, 0, _WAITID_PEEK)
+                except ChildProcessError:
+                    info = None
+                if info is None:
+                    break
+                pid = info.si_pid
+                if pid not in children or not self._reap_pid(pid):
+                    full = True
+                    break
+        if full:
+            for pid in list(children):
+                if pid in children:
+                    self._reap_pid(pid)
+        self._watch_children_changed()
+
+    def _reap_pid(self, pid: int) -> bool:
+        """Reap ``pid`` (if it exited) for all its watchers; a pid <= 0 reaps any
+        child of that group.  Returns whether a child was reaped."""
+        try:
+            result = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: the status is lost
+            result = (pid, 0) if pid > 0 else (0, 0)
+        rpid = result[0]
+        if rpid == 0:
+            return False
+        children = self._children
+        watchers = children.pop(pid, [])
+        if rpid != pid:  # reaped for an any-child watcher: tell the pid's own too
+            watchers += children.pop(rpid, ())
+        for w in watchers:
+            w.rpid, w.rstatus = result
             w._fired_once()
-            self._children.discard(w)
             try:
                 w.callback(*w.args)
             except:  # noqa: E722
                 self._handle_error(w, *sys.exc_info())
-        self._watch_children_changed()
+        return True
 
     def _watch_children_changed(self) -> None:
         """Catch SIGCHLD in the main thread's loop; elsewhere (no signals), poll."""
@@ -876,7 +942,7 @@ class Loop:
                             fired = True
                             try:
                                 if w._pass_events:
-                                    w.callback(backend.to_libev(ev), *w.args)
+                                    w.callback(backend.to_libev(ev) & w.events, *w.args)
                                 else:
                                     w.callback(*w.args)
                             except:  # noqa: E722
@@ -887,7 +953,7 @@ class Loop:
                                 fired = True
                                 try:
                                     if w._pass_events:
-                                        w.callback(backend.to_libev(ev), *w.args)
+                                        w.callback(backend.to_libev(ev) & w.events, *w.args)
                                     else:
                                         w.callback(*w.args)
                                 except:  # noqa: E722
@@ -966,6 +1032,20 @@ class Loop:
         would steal the parent's events, so every registration is replayed on
         fresh ones.
         """
+        waker = self._waker
+        self._fds.pop(self._wake_r, None)
+        waker._closed = True
+        waker._active = False
+        self._rebuild_backend()
+        for fd in {self._wake_r, self._wake_w}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._open_waker()
+
+    def _rebuild_backend(self) -> None:
+        """Replace the kernel-side poller and replay every registration on it."""
         backend_name = None if isinstance(self._backend, _DefaultBackend) else "selectors"
         try:
             self._backend.close()
@@ -973,22 +1053,17 @@ class Loop:
             pass
         self._backend = _make_backend(backend_name)
         self._backend_native = self._backend.native
-        waker = self._waker
-        self._fds.pop(self._wake_r, None)
-        waker._closed = True
-        waker._active = False
         for fd, entry in list(self._fds.items()):
             if entry.mask:
                 try:
                     self._backend.register(fd, entry.mask)
                 except OSError:
                     del self._fds[fd]
-        for fd in {self._wake_r, self._wake_w}:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._open_waker()
+
+    def _drop_fd_and_rebuild(self, fd: int) -> None:
+        # Old watchers keep their orphaned entry; close() on them is harmless.
+        del self._fds[fd]
+        self._rebuild_backend()
 
     def destroy(self) -> None:
         """Release the loop's kernel resources; the loop cannot run afterwards."""
