@@ -294,19 +294,26 @@ class IoWatcher(Watcher):
         self._pass_events = False
         self._closed = False
 
+    # start/stop are written out flat: every socket wait goes through both.
     def start(self, callback: Callable[..., Any], *args: Any, pass_events: bool = False) -> None:
         if self._closed:
             raise ValueError("operation on closed io watcher")
+        if callback is None:
+            raise TypeError("callback must be callable, not None")
         self._pass_events = pass_events
-        Watcher.start(self, callback, *args)
-
-    def _activate(self) -> None:
+        self.callback = callback
+        self.args = args
+        if self._active:
+            return
+        self._active = True
+        loop = self.loop
+        if self._ref:
+            loop._refs += 1
         entry = self._entry
         entry.watchers.append(self)
         native = self._native
         if not self._synced or native & ~entry.mask:
             self._synced = True
-            loop = self.loop
             if entry.mask:
                 entry.mask |= native
                 loop._backend.modify(self.fd, entry.mask)
@@ -315,12 +322,22 @@ class IoWatcher(Watcher):
                 entry.ident = _fd_ident(self.fd)
                 loop._backend.register(self.fd, native)
 
-    def _deactivate(self) -> None:
+    def stop(self) -> None:
         # Deliberately no epoll_ctl here: see the module docstring.
-        try:
-            self._entry.watchers.remove(self)
-        except ValueError:
-            pass
+        if self._active:
+            self._active = False
+            if self._ref:
+                self.loop._refs -= 1
+            watchers = self._entry.watchers
+            if watchers and watchers[-1] is self:
+                watchers.pop()
+            else:
+                try:
+                    watchers.remove(self)
+                except ValueError:
+                    pass
+        self.callback = None
+        self.args = ()
 
     def close(self) -> None:
         if self._closed:
