@@ -345,3 +345,60 @@ def threadpool_apply(gevent, timer, n):
     with timer:
         for _ in range(n):
             pool.apply(_noop)
+
+
+# --------------------------------------------------------------------------
+# Subprocesses and file objects
+
+
+@case(size=200, quick=200)
+def check_output_true(gevent, timer, n):
+    """N concurrent subprocess.check_output(['true']) calls, one greenlet each."""
+    subprocess = sub(gevent, "subprocess")
+    with timer:
+        greenlets = [gevent.spawn(subprocess.check_output, ["true"]) for _ in range(n)]
+        gevent.joinall(greenlets)
+    check_greenlets(greenlets)
+    if any(g.value != b"" for g in greenlets):
+        raise RuntimeError("check_output(['true']) returned output")
+
+
+@case(size=1 << 20, quick=1 << 20)
+def pipe_posix(gevent, timer, n):
+    """N bytes (1 MiB) through os.pipe() with FileObjectPosix; writer and reader greenlets.
+
+    The writer writes 16 KiB chunks then closes; the reader reads 64 KiB at a
+    time until end of file.
+    """
+    import os
+
+    fileobject = sub(gevent, "fileobject")
+    r, w = os.pipe()
+    reader = fileobject.FileObjectPosix(r, "rb")
+    writer = fileobject.FileObjectPosix(w, "wb")
+    chunk = b"x" * 16384
+    writes = n // len(chunk)
+
+    def write():
+        for _ in range(writes):
+            writer.write(chunk)
+        writer.close()
+
+    def read():
+        total = 0
+        while True:
+            data = reader.read(65536)
+            if not data:
+                return total
+            total += len(data)
+
+    try:
+        with timer:
+            greenlets = [gevent.spawn(read), gevent.spawn(write)]
+            gevent.joinall(greenlets)
+        check_greenlets(greenlets)
+        if greenlets[0].value != writes * len(chunk):
+            raise RuntimeError(f"read {greenlets[0].value} bytes, wrote {writes * len(chunk)}")
+    finally:
+        writer.close()
+        reader.close()

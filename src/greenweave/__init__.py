@@ -7,7 +7,6 @@ library's blocking APIs cooperatively.
 
 from __future__ import annotations
 
-import os as _os
 import sys as _sys
 
 from greenlet import GreenletExit, getcurrent
@@ -16,7 +15,8 @@ from ._config import config
 from ._core.hub import get_hub, reinit, sleep
 from ._wait import iwait, wait
 from .greenlet import Greenlet, joinall, killall
-from .hub import idle, kill, signal, spawn_raw
+from .hub import idle, kill, spawn_raw
+from .hub import signal as signal_handler
 from .timeout import Timeout, with_timeout
 
 __version__ = "0.1.0.dev0"
@@ -49,16 +49,14 @@ __all__ = [
 
 spawn = Greenlet.spawn
 spawn_later = Greenlet.spawn_later
-signal_handler = signal
 
 getswitchinterval = _sys.getswitchinterval
 setswitchinterval = _sys.setswitchinterval
 
 
-def fork() -> int:
-    """``os.fork()`` that leaves the child with a working hub.
+def fork(*args, **kwargs) -> int:
+    """Fork the process; the child gets a working hub and the parent watches
+    the child (see :func:`greenweave.os.fork`)."""
+    from .os import fork as _fork
 
-    (Any ``os.fork()`` does, through an at-fork hook; this name exists for
-    gevent compatibility.)
-    """
-    return _os.fork()
+    return _fork(*args, **kwargs)

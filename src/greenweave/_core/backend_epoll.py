@@ -29,6 +29,8 @@ import select
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 _ERR = select.EPOLLERR | select.EPOLLHUP
+# Bound at import: monkey.patch_select() removes select.epoll (it would block).
+_epoll = select.epoll
 
 
 class EpollBackend:
@@ -41,7 +43,7 @@ class EpollBackend:
     ERRORS = _ERR
 
     def __init__(self) -> None:
-        self._ep = select.epoll()
+        self._ep = _epoll()
         self.poll = self._ep.poll
 
     def fileno(self) -> int:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import selectors
 
+# Bound at import: monkey.patch_selectors() makes selectors.DefaultSelector
+# the cooperative selector, which must never back the loop itself.
+_DefaultSelector = selectors.DefaultSelector
+
 
 class SelectorsBackend:
     name = "selectors"
@@ -17,7 +21,7 @@ class SelectorsBackend:
     ERRORS = 0  # select() reports errors as readable/writable
 
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
+        self._sel = _DefaultSelector()
         self.name = "selectors-" + type(self._sel).__name__.replace("Selector", "").lower()
 
     def fileno(self) -> int:

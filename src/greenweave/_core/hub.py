@@ -156,7 +156,13 @@ class Hub(RawGreenlet):
         loop = self.loop
         while True:
             loop.error_handler = self.handle_error
-            loop.run()
+            try:
+                loop.run()
+            except self.SYSTEM_ERROR as exc:
+                # E.g. Ctrl-C while polling: raise it in the main greenlet,
+                # but keep the hub alive for whatever runs after.
+                self.handle_system_error(type(exc), exc, exc.__traceback__)
+                continue
             if self._destroying or loop.closed:
                 return
             self.parent.throw(LoopExit("This operation would block forever", self))

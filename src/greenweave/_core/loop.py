@@ -53,6 +53,12 @@ except ImportError:  # pragma: no cover - non-Linux
 
 from .backend_selectors import SelectorsBackend
 
+# Bound at import: monkey patching replaces os.waitpid, os.close and
+# signal.signal with cooperative versions that must never run inside the loop.
+_waitpid = os.waitpid
+_close = os.close
+_set_signal = _signal.signal
+
 # Which child is waitable, without reaping it (see Loop._reap_children).
 _waitid = getattr(os, "waitid", None) if hasattr(os, "WNOWAIT") else None
 _WAITID_PEEK = (os.WEXITED | os.WNOHANG | os.WNOWAIT) if _waitid is not None else 0
@@ -664,9 +670,9 @@ class Loop:
 
     def _close_waker(self) -> None:
         self._waker.close()
-        os.close(self._wake_r)
+        _close(self._wake_r)
         if self._wake_w != self._wake_r:
-            os.close(self._wake_w)
+            _close(self._wake_w)
 
     def _drain_waker(self) -> None:
         try:
@@ -776,13 +782,13 @@ class Loop:
             if signum not in wanted:
                 old = self._installed_signals.pop(signum)
                 try:
-                    _signal.signal(signum, old if old is not None else _signal.SIG_DFL)
+                    _set_signal(signum, old if old is not None else _signal.SIG_DFL)
                 except (ValueError, OSError, TypeError):
                     pass
         for signum in wanted:
             if signum not in self._installed_signals:
                 try:
-                    old = _signal.signal(signum, self._on_signal)
+                    old = _set_signal(signum, self._on_signal)
                 except ValueError as exc:
                     raise ValueError(
                         f"signal watchers only work in the main thread's loop: {exc}"
@@ -839,7 +845,7 @@ class Loop:
         """Reap ``pid`` (if it exited) for all its watchers; a pid <= 0 reaps any
         child of that group.  Returns whether a child was reaped."""
         try:
-            result = os.waitpid(pid, os.WNOHANG)
+            result = _waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: the status is lost
             result = (pid, 0) if pid > 0 else (0, 0)
         rpid = result[0]
@@ -874,7 +880,7 @@ class Loop:
     def reset_sigchld(self) -> None:
         if _signal.SIGCHLD in self._installed_signals:
             old = self._installed_signals.pop(_signal.SIGCHLD)
-            _signal.signal(_signal.SIGCHLD, old if old is not None else _signal.SIG_DFL)
+            _set_signal(_signal.SIGCHLD, old if old is not None else _signal.SIG_DFL)
 
     def install_sigchld(self) -> None:
         self._sync_signal_handlers()
@@ -1049,6 +1055,12 @@ class Loop:
         would steal the parent's events, so every registration is replayed on
         fresh ones.
         """
+        # The parent's children are not ours: their watchers go quiet here
+        # (inactive, so they no longer keep the loop alive).
+        for watchers in self._children.values():
+            for w in watchers:
+                w._fired_once()
+        self._children.clear()
         waker = self._waker
         self._fds.pop(self._wake_r, None)
         waker._closed = True
@@ -1056,7 +1068,7 @@ class Loop:
         self._rebuild_backend()
         for fd in {self._wake_r, self._wake_w}:
             try:
-                os.close(fd)
+                _close(fd)
             except OSError:
                 pass
         self._open_waker()
@@ -1090,7 +1102,7 @@ class Loop:
         for signum in list(self._installed_signals):
             old = self._installed_signals.pop(signum)
             try:
-                _signal.signal(signum, old if old is not None else _signal.SIG_DFL)
+                _set_signal(signum, old if old is not None else _signal.SIG_DFL)
             except (ValueError, OSError, TypeError):
                 pass
         self._close_waker()
