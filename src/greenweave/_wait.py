@@ -11,11 +11,28 @@ from __future__ import annotations
 from collections import deque
 from time import monotonic
 from typing import Any, Iterable, Iterator
+from weakref import ref
 
 from ._core.hub import get_hub
 from ._core.park import ParkingLot
 
 __all__ = ["iwait", "wait"]
+
+
+class _Notify:
+    """The link installed on each object.  It holds the iterator only weakly, so
+    an iterator dropped early (or left behind by a killed waiter) is freed,
+    and its ``__del__`` unlinks from everything."""
+
+    __slots__ = ("_it",)
+
+    def __init__(self, it: _WaitIterator) -> None:
+        self._it = ref(it)
+
+    def __call__(self, obj: Any) -> None:
+        it = self._it()
+        if it is not None:
+            it._notified(obj)
 
 
 class _WaitIterator:
@@ -27,7 +44,7 @@ class _WaitIterator:
         self._count = len(self._objects) if count is None else min(count, len(self._objects))
         self._ready: deque[Any] = deque()
         self._lot = ParkingLot()
-        self._on_ready = self._notified  # one bound method, so unlink finds it
+        self._on_ready = _Notify(self)  # one object, so unlink finds it
         self._yielded = 0
         self._begun = False
         self._closed = False
