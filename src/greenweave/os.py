@@ -187,6 +187,10 @@ def _on_child(rec: _Child) -> None:
     # In the hub: the loop reaped the child.
     watcher = rec.watcher
     rec.finish(watcher.rstatus)
+    if watcher.reaped_elsewhere and not rec.waiters:
+        # Reaped by a raw os.waitpid: there is no status to hand out later,
+        # and waitpid(-1) must not report a child that is already gone.
+        _watched.pop(watcher.pid, None)
     if rec.callback is not None:
         rec.callback(watcher)
 
@@ -340,9 +344,12 @@ def _waitpid_any(options: int) -> tuple[int, int]:
             try:
                 rpid, status = _raw_waitpid(-1, options | _WNOHANG)
             except ChildProcessError:
-                if not any(not rec.done for rec in _watched.values()):
-                    raise
-                rpid = status = 0
+                # The kernel has no child left to wait for (and the loop
+                # settles what it reaps at once, in this thread): a record
+                # still pending was reaped behind our back by a raw waitpid.
+                for stale in [p for p, rec in _watched.items() if not rec.done]:
+                    _watched.pop(stale).watcher.stop()
+                raise
             if rpid:
                 if _os.WIFEXITED(status) or _os.WIFSIGNALED(status):
                     _claim(rpid, status)

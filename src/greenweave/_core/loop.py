@@ -557,7 +557,7 @@ class SignalWatcher(Watcher):
 class ChildWatcher(Watcher):
     """Fires when child process ``pid`` exits; ``rpid``/``rstatus`` hold the result."""
 
-    __slots__ = ("pid", "rpid", "rstatus", "trace")
+    __slots__ = ("pid", "rpid", "rstatus", "trace", "reaped_elsewhere")
 
     def __init__(self, loop: Loop, pid: int, trace: int = 0, ref: bool = True) -> None:
         Watcher.__init__(self, loop, ref)
@@ -565,6 +565,9 @@ class ChildWatcher(Watcher):
         self.trace = trace
         self.rpid = 0
         self.rstatus = 0
+        #: True when someone else reaped the child first (rstatus is then 0,
+        #: not the real status).
+        self.reaped_elsewhere = False
 
     def _activate(self) -> None:
         loop = self.loop
@@ -844,10 +847,12 @@ class Loop:
     def _reap_pid(self, pid: int) -> bool:
         """Reap ``pid`` (if it exited) for all its watchers; a pid <= 0 reaps any
         child of that group.  Returns whether a child was reaped."""
+        lost = False
         try:
             result = _waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: the status is lost
             result = (pid, 0) if pid > 0 else (0, 0)
+            lost = True
         rpid = result[0]
         if rpid == 0:
             return False
@@ -857,6 +862,7 @@ class Loop:
             watchers += children.pop(rpid, ())
         for w in watchers:
             w.rpid, w.rstatus = result
+            w.reaped_elsewhere = lost
             w._fired_once()
             try:
                 w.callback(*w.args)
