@@ -87,7 +87,7 @@ class Semaphore(_Linkable):
     # -- state ---------------------------------------------------------
     def locked(self) -> bool:
         """True if ``acquire(blocking=False)`` would fail right now."""
-        return bool(not self._tokens or self._waiters)
+        return not self._tokens
 
     def ready(self) -> bool:
         """True if a slot is free (``rawlink`` callbacks fire when this becomes true)."""
@@ -96,8 +96,13 @@ class Semaphore(_Linkable):
     # -- acquiring -------------------------------------------------------
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Take a slot; return True, or False if ``blocking`` is false and no
-        slot is free, or if ``timeout`` seconds pass first."""
-        if not self._waiters and self._tokens:
+        slot is free, or if ``timeout`` seconds pass first.
+
+        A free slot is taken at once even while others wait (as gevent does):
+        handing every release to the oldest waiter costs a park and a wake-up
+        per release.  Woken waiters that find the slot gone park again.
+        """
+        if self._tokens:
             try:
                 self._tokens.pop()
                 return True
