@@ -15,6 +15,7 @@ import time
 import pytest
 
 import greenweave
+import greenweave.os as gos
 from greenweave import GreenletExit, Timeout
 from greenweave._core.park import ParkingLot
 from greenweave.exceptions import BlockingSwitchOutError, LoopExit
@@ -588,7 +589,9 @@ def _fork_and_report(forker) -> tuple[bytes, int]:
     finally:
         watcher.close()
         os.close(r)
-        _, status = os.waitpid(pid, 0)
+        # greenweave.fork watches the child, so the loop may reap it first:
+        # greenweave.os.waitpid hands out the status either way.
+        _, status = gos.waitpid(pid, 0)
     return data, status
 
 

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from greenlet import getcurrent
 
-from ._core.hub import get_hub
+from ._core.hub import get_hub, get_hub_if_exists
 from ._core.hub import sleep as _sleep
 from ._core.park import ParkingLot
 from .event import _arm_recheck, _Linkable, _other_threads
@@ -52,7 +52,7 @@ class Semaphore(_Linkable):
     # Free slots are tokens in a deque: taking one (pop) and giving one back
     # (append) are single atomic operations, so the uncontended paths need no
     # native lock even when several threads share the semaphore.
-    __slots__ = ("_tokens", "_lot", "_waiters", "_mutex", "__weakref__")
+    __slots__ = ("_tokens", "_lot", "_waiters", "_mutex", "_turn_pending", "__weakref__")
 
     def __init__(self, value: int = 1, hub: Any = None) -> None:
         if not isinstance(value, int):
@@ -67,6 +67,7 @@ class Semaphore(_Linkable):
         #: slots are theirs.
         self._waiters: deque[None] = deque()
         self._mutex = _allocate_lock()  # BoundedSemaphore's check-then-release
+        self._turn_pending = False
 
     @property
     def counter(self) -> int:
@@ -187,6 +188,23 @@ class Semaphore(_Linkable):
             if not got or not take or waiters and tokens:
                 self._pass_turn()
 
+    def _schedule_turn(self) -> None:
+        # Decide who to wake when the hub gets there, not now: a releaser
+        # that takes the slot straight back (the common loop body) then
+        # wakes nobody for nothing.  With other native threads about, the
+        # waiter may be parked in another hub while this thread's hub may
+        # not run again soon (it may block natively): wake at once.
+        hub = get_hub_if_exists()
+        if hub is None or _other_threads():
+            self._pass_turn()
+            return
+        self._turn_pending = True
+        hub.loop._ready.append([self._deferred_turn, ()])
+
+    def _deferred_turn(self) -> None:
+        self._turn_pending = False
+        self._pass_turn()
+
     def _pass_turn(self) -> None:
         # Wake parked waiters for the free slots that no wake-up already on
         # its way will claim (waiters not parked are woken ones about to look).
@@ -210,8 +228,8 @@ class Semaphore(_Linkable):
         Callable from any native thread.
         """
         self._tokens.append(None)
-        if self._waiters:
-            self._pass_turn()
+        if self._waiters and not self._turn_pending:
+            self._schedule_turn()
         if self._links:
             self._schedule_notify()
         return len(self._tokens)
@@ -251,8 +269,8 @@ class BoundedSemaphore(Semaphore):
             if len(tokens) >= self._initial_value:
                 raise self._OVER_RELEASE_ERROR("Semaphore released too many times")
             tokens.append(None)
-        if self._waiters:
-            self._pass_turn()
+        if self._waiters and not self._turn_pending:
+            self._schedule_turn()
         if self._links:
             self._schedule_notify()
         return len(tokens)

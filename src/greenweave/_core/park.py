@@ -26,7 +26,6 @@ from __future__ import annotations
 import sys
 from _thread import get_ident
 from collections import deque
-from typing import Any
 
 from greenlet import getcurrent
 from greenlet import greenlet as RawGreenlet
@@ -38,38 +37,30 @@ __all__ = ["ParkingLot"]
 
 _switch = RawGreenlet.switch
 
+# A slot is a list [greenlet, loop, thread ident, state]: a list costs a
+# third of an object with __init__, and one is made per park.  ``state`` is
+# only touched in the parker's thread.
+_GLET, _LOOP, _TID, _STATE = 0, 1, 2, 3
 _PARKED = 0
 _DONE = 1
 
 
-class _Slot:
-    """One parked greenlet.  ``state`` is only touched in the parker's thread."""
-
-    __slots__ = ("glet", "loop", "tid", "state")
-
-    def __init__(self, glet: RawGreenlet, loop: Any, tid: int) -> None:
-        self.glet = glet
-        self.loop = loop
-        self.tid = tid
-        self.state = _PARKED
-
-
-def _wake(slots: list[_Slot]) -> None:
+def _wake(slots: list[list]) -> None:
     # Runs in the parkers' hub.  A slot whose greenlet gave up meanwhile (it
     # was killed or timed out and passed the wake-up on) is skipped.
     for slot in slots:
-        if slot.state == _PARKED:
-            slot.state = _DONE
+        if slot[3] == _PARKED:
+            slot[3] = _DONE
             try:
-                slot.glet.switch(True)
+                slot[0].switch(True)
             except:  # noqa: E722 - a raw greenlet died with an error: report, go on
-                slot.loop.handle_error(slot.glet, *sys.exc_info())
+                slot[1].handle_error(slot[0], *sys.exc_info())
 
 
-def _wake_one(slot: _Slot) -> None:
-    if slot.state == _PARKED:
-        slot.state = _DONE
-        slot.glet.switch(True)
+def _wake_one(slot: list) -> None:
+    if slot[3] == _PARKED:
+        slot[3] = _DONE
+        slot[0].switch(True)
 
 
 class ParkingLot:
@@ -78,7 +69,7 @@ class ParkingLot:
     __slots__ = ("_slots", "__weakref__")
 
     def __init__(self) -> None:
-        self._slots: deque[_Slot] = deque()
+        self._slots: deque[list] = deque()
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -89,8 +80,8 @@ class ParkingLot:
     def park(self, timeout: float | None = None) -> bool:
         """Block the current greenlet until unparked (True) or timed out (False).
 
-        ``timeout`` None waits forever; <= 0 still parks until the loop's next
-        timer check, which lets other greenlets run once.
+        ``timeout`` None waits forever; <= 0 still parks, until the callbacks
+        already queued have run (so other ready greenlets run once first).
         """
         try:
             hub = _tls.hub
@@ -103,7 +94,7 @@ class ParkingLot:
                 "(tried to wait from the hub greenlet)"
             )
         loop = hub.loop
-        slot = _Slot(cur, loop, get_ident())
+        slot = [cur, loop, get_ident(), _PARKED]
         self._slots.append(slot)
         if timeout is None:
             try:
@@ -111,7 +102,19 @@ class ParkingLot:
             except BaseException:
                 self._abandon(slot)
                 raise
-        timer = loop.timer(timeout if timeout > 0 else 0.0)
+        if timeout <= 0:
+            # Expire behind what is already queued, not on a timer (a 0 s
+            # timer can fire before callbacks queued earlier this iteration).
+            expiry = [self._expire, (slot,)]
+            loop._ready.append(expiry)
+            try:
+                return _switch(hub)
+            except BaseException:
+                self._abandon(slot)
+                raise
+            finally:
+                expiry[0] = None
+        timer = loop.timer(timeout)
         timer.start(self._expire, slot)
         try:
             return _switch(hub)
@@ -121,23 +124,35 @@ class ParkingLot:
         finally:
             timer.stop()
 
-    def _expire(self, slot: _Slot) -> None:
-        if slot.state != _PARKED:
+    def _expire(self, slot: list) -> None:
+        if slot[3] != _PARKED:
             return
         try:
-            self._slots.remove(slot)
+            self._remove(slot)
         except ValueError:
             # An unparker already picked us; its wake-up is on the way and wins.
             return
-        slot.state = _DONE
-        slot.glet.switch(False)
+        slot[3] = _DONE
+        slot[0].switch(False)
 
-    def _abandon(self, slot: _Slot) -> None:
-        if slot.state != _PARKED:
+    def _remove(self, slot: list) -> None:
+        """Take ``slot`` itself out of the queue (ValueError if not there).
+
+        Not ``deque.remove``: that compares by value, and two slots are equal
+        lists when one greenlet parked twice (one of them stale)."""
+        slots = self._slots
+        for i, other in enumerate(slots):
+            if other is slot:
+                del slots[i]
+                return
+        raise ValueError("slot not parked")
+
+    def _abandon(self, slot: list) -> None:
+        if slot[3] != _PARKED:
             return
-        slot.state = _DONE
+        slot[3] = _DONE
         try:
-            self._slots.remove(slot)
+            self._remove(slot)
         except ValueError:
             # We were picked but are leaving (killed / timed out) before the
             # wake-up arrived: pass it on so nothing is stranded.
@@ -153,10 +168,10 @@ class ParkingLot:
                 slot = slots.popleft()
             except IndexError:  # another thread got there first
                 return 0
-            if slot.tid == get_ident():
-                slot.loop._ready.append([_wake_one, (slot,)])
+            if slot[2] == get_ident():
+                slot[1]._ready.append([_wake_one, (slot,)])
             else:
-                slot.loop.run_callback_threadsafe(_wake_one, slot)
+                slot[1].run_callback_threadsafe(_wake_one, slot)
             return 1
         picked = []
         while n and slots:
@@ -183,23 +198,24 @@ class ParkingLot:
         return len(picked)
 
     @staticmethod
-    def _schedule(picked: list[_Slot]) -> None:
+    def _schedule(picked: list[list]) -> None:
         if not picked:
             return
         me = get_ident()
         first = picked[0]
-        if all(s.loop is first.loop for s in picked):
-            if first.tid == me:
-                first.loop._ready.append([_wake, (picked,)])
+        loop = first[1]
+        if all(s[1] is loop for s in picked):
+            if first[2] == me:
+                loop._ready.append([_wake, (picked,)])
             else:
-                first.loop.run_callback_threadsafe(_wake, picked)
+                loop.run_callback_threadsafe(_wake, picked)
             return
-        by_loop: dict[int, list[_Slot]] = {}
+        by_loop: dict[int, list[list]] = {}
         for s in picked:
-            by_loop.setdefault(id(s.loop), []).append(s)
+            by_loop.setdefault(id(s[1]), []).append(s)
         for group in by_loop.values():
-            loop = group[0].loop
-            if group[0].tid == me:
+            loop = group[0][1]
+            if group[0][2] == me:
                 loop._ready.append([_wake, (group,)])
             else:
                 loop.run_callback_threadsafe(_wake, group)
