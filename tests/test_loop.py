@@ -84,17 +84,42 @@ def test_callback_stop_cancels(loop):
     assert got == []
 
 
-def test_callbacks_queued_by_callbacks_run_next_iteration(loop):
+def test_callbacks_queued_by_callbacks_run_after_the_current_batch(loop):
     seen = []
 
     def first():
-        seen.append(("first", loop.iteration))
-        loop.run_callback(lambda: seen.append(("second", loop.iteration)))
+        seen.append("first")
+        loop.run_callback(lambda: seen.append("queued by first"))
 
     loop.run_callback(first)
+    loop.run_callback(lambda: seen.append("second"))
     loop.run()
-    assert seen[0][0] == "first" and seen[1][0] == "second"
-    assert seen[1][1] == seen[0][1] + 1
+    assert seen == ["first", "second", "queued by first"]
+
+
+def test_endless_callback_chain_does_not_starve_io_or_timers(loop):
+    # A callback that always queues another (a greenlet spinning on
+    # sleep(0)) must still let timers and I/O run: batches stop for a poll
+    # once CALLBACK_BUDGET has passed.
+    a, b = socket.socketpair()
+    fired = []
+    try:
+        def spin():
+            if len(fired) < 2:
+                loop.run_callback(spin)
+
+        io = loop.io(a.fileno(), 1)
+        io.start(lambda: (fired.append("io"), io.stop()))
+        t = loop.timer(0.01)
+        t.start(fired.append, "timer")
+        b.send(b"x")
+        loop.run_callback(spin)
+        loop.run()
+        assert sorted(fired) == ["io", "timer"]
+        io.close()
+    finally:
+        a.close()
+        b.close()
 
 
 def test_error_in_callback_goes_to_handler_and_loop_continues(loop):
@@ -535,17 +560,22 @@ def test_prepare_and_check_run_every_iteration(loop):
     p.start(lambda: counts.__setitem__("prepare", counts["prepare"] + 1))
     c.start(lambda: counts.__setitem__("check", counts["check"] + 1))
 
-    def chain(n):  # one callback per iteration, three iterations
-        if n:
-            loop.run_callback(chain, n - 1)
+    # Active prepare/check watchers keep the loop running (as in libev): a
+    # repeating timer gives it three polling iterations, then stops them,
+    # and the loop runs dry and returns.
+    ticks = []
 
-    loop.run_callback(chain, 2)
-    # Active prepare/check watchers keep the loop running (as in libev):
-    # a timer stops them, and then the loop runs dry and returns.
-    t = loop.timer(0.02)
-    t.start(lambda: (p.stop(), c.stop()))
+    def tick():
+        ticks.append(1)
+        if len(ticks) == 3:
+            p.stop()
+            c.stop()
+            t.stop()
+
+    t = loop.timer(0.005, 0.005)
+    t.start(tick)
     loop.run()
-    assert counts["prepare"] >= 3 and counts["check"] >= 2
+    assert counts["prepare"] >= 3 and counts["check"] >= 3
     assert not p.active and not c.active
     before = dict(counts)
     loop.run_callback(lambda: None)
