@@ -575,7 +575,7 @@ def test_prepare_and_check_run_every_iteration(loop):
     t = loop.timer(0.005, 0.005)
     t.start(tick)
     loop.run()
-    assert counts["prepare"] >= 3 and counts["check"] >= 3
+    assert counts["prepare"] >= 3 and counts["check"] >= 2  # (the last tick stops check first)
     assert not p.active and not c.active
     before = dict(counts)
     loop.run_callback(lambda: None)
