@@ -264,9 +264,8 @@ class Hub(RawGreenlet):
     def threadpool(self) -> Any:
         if self._threadpool is None:
             from .._config import config
-            from ..threadpool import ThreadPool
 
-            self._threadpool = ThreadPool(config.threadpool_size, hub=self)
+            self._threadpool = config.threadpool(config.threadpool_size, hub=self)
         return self._threadpool
 
     @threadpool.setter
