@@ -50,7 +50,7 @@ class ConcurrentObjectUseError(AssertionError):
 
 
 class HubDestroyed(GreenletExit):
-    """Thrown into the hub greenlet by :meth:`Hub.destroy` to stop it."""
+    """Thrown into the hub greenlet by :meth:`greenweave.hub.Hub.destroy` to stop it."""
 
 
 class InvalidThreadUseError(RuntimeError):

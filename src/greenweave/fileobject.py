@@ -20,7 +20,7 @@ encoding=None, errors=None, newline=None, buffering=None, closefd=None)``.
 ``fobj`` is a descriptor, a path or a file object.  ``mode`` defaults to the
 file object's own mode, else ``'r'``.  ``bufsize``/``close`` are the older
 spellings of ``buffering``/``closefd``.  ``closefd=False`` leaves the
-descriptor (or the wrapped file object) open on :meth:`close`.  Closing twice
+descriptor (or the wrapped file object) open on ``close()``.  Closing twice
 is fine; any other operation on a closed file object raises
 :class:`FileObjectClosed`, which is both a ``ValueError`` (as for ``open()``)
 and an ``OSError`` with ``errno.EBADF`` (as gevent raises).
@@ -665,10 +665,10 @@ class FileObjectPosix(FileObjectBase):
     descriptor is waited on with the loop's I/O watchers.  Given a file
     object, it works on that object's descriptor (anything the object had
     already read ahead into its own buffer is not seen) and closes the
-    object on :meth:`close` unless ``closefd=False``.  Extra keyword
+    object on ``close()`` unless ``closefd=False``.  Extra keyword
     arguments ``line_buffering`` and ``write_through`` are passed to the
     ``TextIOWrapper`` in text mode.  The raw layer is available as
-    :attr:`fileio`.
+    ``fileio``.
     """
 
     default_bufsize = io.DEFAULT_BUFFER_SIZE

@@ -369,8 +369,8 @@ class Greenlet(RawGreenlet):
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Return the result, or raise the exception the greenlet raised.
 
-        Not ready: with ``block=False`` raise :class:`Timeout` at once;
-        otherwise wait up to ``timeout`` and raise :class:`Timeout` after.
+        Not ready: with ``block=False`` raise :class:`~greenweave.timeout.Timeout` at once;
+        otherwise wait up to ``timeout`` and raise :class:`~greenweave.timeout.Timeout` after.
         """
         if not self.ready():
             if not block:
@@ -488,7 +488,7 @@ def killall(greenlets: Iterable[Any], exception: Any = GreenletExit, block: bool
             timeout: float | None = None) -> None:
     """Kill all the greenlets; with ``block``, wait until all are dead.
 
-    Raises :class:`Timeout` if ``timeout`` passes first.
+    Raises :class:`~greenweave.timeout.Timeout` if ``timeout`` passes first.
     """
     greenlets = list(greenlets)
     if not greenlets:

@@ -6,9 +6,10 @@ replaced:
 * the child is watched from the moment it starts by the loop's child
   watcher (driven by ``SIGCHLD`` in the main thread), which reaps it as soon
   as it exits, so no zombie is left behind even if nobody waits; the exit
-  status is kept in ``returncode`` for :meth:`Popen.wait` / :meth:`Popen.poll`;
-* :meth:`Popen.wait` parks the greenlet until then (``timeout`` raises
-  :class:`TimeoutExpired`);
+  status is kept in ``returncode`` for
+  :meth:`Popen.wait() <subprocess.Popen.wait>` / :meth:`Popen.poll`;
+* :meth:`Popen.wait() <subprocess.Popen.wait>` parks the greenlet until then
+  (``timeout`` raises :class:`TimeoutExpired`);
 * ``stdin``/``stdout``/``stderr`` pipes are
   :class:`~greenweave.fileobject.FileObjectPosix` objects: reading and
   writing them blocks only the greenlet;

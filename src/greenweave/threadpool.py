@@ -732,7 +732,7 @@ class ThreadPool:
 
     def kill(self) -> None:
         """Stop the pool: queued tasks are cancelled (their results raise
-        :class:`GreenletExit`), running ones finish (a native thread cannot be
+        :class:`~greenweave.GreenletExit`), running ones finish (a native thread cannot be
         interrupted) and every thread then exits.  The pool can be used again."""
         workers = self._workers
         tasks = workers.drain()
@@ -1162,7 +1162,9 @@ class ThreadPoolExecutor(_cf.ThreadPoolExecutor):
             self._gw_workers.submit(_ExecutorItem(future, fn, args, kwargs))
         return future
 
-    submit.__doc__ = _cf.Executor.submit.__doc__
+    submit.__doc__ = """Schedule ``fn(*args, **kwargs)`` on a worker thread and return a
+        :class:`concurrent.futures.Future` for its outcome (whose ``result()``
+        blocks only the calling greenlet)."""
 
     def _adjust_thread_count(self) -> None:
         # The stdlib's thread management is not used: see _Workers.
