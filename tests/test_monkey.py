@@ -349,9 +349,6 @@ def test_patch_signal(tmp_path):
     """)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "greenweave.signal.signal decides 'main thread' with threading.current_thread(), "
-    "which is a green thread here; it must compare native thread identities"))
 def test_signal_handler_installed_from_a_green_thread(tmp_path):
     # Under gevent this works: it is the main OS thread.
     run_ok(tmp_path, """

@@ -24,11 +24,11 @@ the standard :mod:`signal` module is re-exported unchanged.
 from __future__ import annotations
 
 import signal as _signal
-import threading as _threading
 from signal import *  # noqa: F403 - this module is a drop-in for the stdlib one
 from typing import Any, Callable
 
 from ._core.hub import get_hub, get_hub_if_exists
+from ._core.loop import _is_main_thread
 
 __implements__ = ["signal", "getsignal", "set_wakeup_fd"]
 
@@ -85,7 +85,7 @@ def signal(signalnum: int, handler: Callable[[int, Any], Any] | int) -> Any:
     Like :func:`signal.signal`, only in the main thread; ``handler`` is a
     callable taking ``(signum, frame)``, ``SIG_DFL`` or ``SIG_IGN``.
     """
-    if _threading.current_thread() is not _threading.main_thread():
+    if not _is_main_thread():  # native identity: green threads don't count
         raise ValueError("signal only works in main thread of the main interpreter")
     if not callable(handler) and handler not in (_SIG_DFL, _SIG_IGN):
         raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, "

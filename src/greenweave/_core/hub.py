@@ -23,7 +23,7 @@ from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from ..exceptions import BlockingSwitchOutError, HubDestroyed, InvalidSwitchError, LoopExit
-from .loop import Loop
+from .loop import _MAIN_THREAD_IDENT, Loop, _is_main_thread
 
 __all__ = ["Hub", "Waiter", "get_hub", "get_hub_if_exists", "set_hub", "sleep", "reinit"]
 
@@ -53,10 +53,6 @@ def set_hub(hub: Hub | None) -> None:
 _default_loop: Loop | None = None
 
 
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _root_greenlet() -> RawGreenlet:
@@ -286,9 +282,7 @@ class Hub(RawGreenlet):
 
     @property
     def main_hub(self) -> bool:
-        import threading
-
-        return self.thread_ident == threading.main_thread().ident
+        return self.thread_ident == _MAIN_THREAD_IDENT
 
     def _next_ident(self) -> int:
         return next(self._ident_counter)

@@ -37,9 +37,11 @@ Design notes (why it is shaped like this):
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal as _signal
 import sys
+import threading
 from collections import deque
 from heapq import heapify, heappop, heappush
 from itertools import count
@@ -73,13 +75,16 @@ CALLBACK_BUDGET = 0.001
 MAXPRI = 2
 MINPRI = -2
 
-_main_thread_ident = None
+# Native identities, bound at import: after monkey.patch_thread(),
+# threading.current_thread() describes green threads, and only the native
+# main thread may install signal handlers or own the default loop.
+_native_get_ident = _thread.get_ident
+_MAIN_THREAD_IDENT = threading.main_thread().ident
 
 
 def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+    """True in the process's native main thread (whatever greenlet runs)."""
+    return _native_get_ident() == _MAIN_THREAD_IDENT
 
 
 def _make_backend(name: str | None):
