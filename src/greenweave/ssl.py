@@ -326,18 +326,6 @@ class SSLSocket(_SSLSocketBase):
         self._sslobj = None
         return sock
 
-    def accept(self) -> tuple[SSLSocket, Any]:
-        """Accept a connection and wrap it server-side (cooperatively, even if
-        this socket's context is a standard :class:`ssl.SSLContext`)."""
-        newsock, addr = _gsocket.socket.accept(self)
-        context = self.context
-        kwargs = {"server_side": True,
-                  "do_handshake_on_connect": self.do_handshake_on_connect,
-                  "suppress_ragged_eofs": self.suppress_ragged_eofs}
-        if isinstance(context, SSLContext):
-            return context.wrap_socket(newsock, **kwargs), addr
-        return self.__class__._create(newsock, context=context, **kwargs), addr
-
 
 SSLContext.sslsocket_class = SSLSocket
 
