@@ -313,40 +313,27 @@ class socket(__socket__.socket):
             except BlockingIOError:
                 pass
 
-    # The two slow paths below are the hot part of every wait: kept flat
-    # (no helper calls) for a socket without timeout.
+    # The slow paths of every read and write: ``meth`` said EAGAIN, so wait
+    # on the direction's watcher and retry.  The loop is kept flat (no
+    # helper calls inside) for a socket without timeout.
 
     def _read_retry(self, meth: Any, *args: Any) -> Any:
-        """Slow path of the read methods: ``meth`` said EAGAIN; wait and retry."""
+        """Slow path of the read methods."""
         watcher = self._read_w
         if watcher is None:
             self._make_watchers()
             watcher = self._read_w
-        if self._timeout is not None:
-            return self._retry_until(watcher, meth, args)
-        hub = self._hub
-        while True:
-            if watcher.callback is not None:
-                raise self._concurrent_use(watcher)
-            cur = _getcurrent()
-            if cur is hub:
-                raise _in_hub_error()
-            try:
-                watcher.start(cur.switch)
-                _switch(hub)
-            finally:
-                watcher.stop()
-            try:
-                return meth(self, *args)
-            except BlockingIOError:
-                pass
+        return self._wait_retry(watcher, meth, args)
 
     def _write_retry(self, meth: Any, *args: Any) -> Any:
-        """Slow path of the write methods: ``meth`` said EAGAIN; wait and retry."""
+        """Slow path of the write methods."""
         watcher = self._write_w
         if watcher is None:
             self._make_watchers()
             watcher = self._write_w
+        return self._wait_retry(watcher, meth, args)
+
+    def _wait_retry(self, watcher: Any, meth: Any, args: tuple) -> Any:
         if self._timeout is not None:
             return self._retry_until(watcher, meth, args)
         hub = self._hub
