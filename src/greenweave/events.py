@@ -18,6 +18,9 @@ Groups: ``greenweave.plugins.monkey.will_patch_all``,
 ``greenweave.plugins.monkey.did_patch_all`` and
 ``greenweave.plugins.hub.periodic_monitor_thread_started``.
 
+Entry points are looked up once per ``sys.path`` (installing a plugin while
+the program runs needs a ``sys.path`` change to be noticed).
+
 A subscriber of a *will patch* event may raise :class:`DoNotPatch` to veto
 it: for a module event that module is left alone, for
 :class:`GeventWillPatchAllEvent` nothing is patched at all.
@@ -28,6 +31,7 @@ unchanged; ``Greenweave*`` aliases are provided for new code.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 __all__ = [
@@ -72,13 +76,31 @@ def notify(event: Any) -> None:
         subscriber(event)
 
 
-def _entry_points(group: str) -> list:
-    from importlib.metadata import entry_points
+# greenweave's entry points by group, scanned once per sys.path: patch_all
+# announces some 25 events, and scanning every installed distribution for
+# each would cost more than the patching itself.
+_entry_point_cache: tuple[tuple[str, ...], dict[str, list]] | None = None
 
-    try:
-        return list(entry_points(group=group))
-    except TypeError:  # pragma: no cover - importlib.metadata before 3.10's API
-        return list(entry_points().get(group, ()))
+
+def _entry_points(group: str) -> list:
+    global _entry_point_cache
+    key = tuple(sys.path)
+    cache = _entry_point_cache
+    if cache is None or cache[0] != key:
+        from importlib.metadata import distributions
+
+        groups: dict[str, list] = {}
+        seen_dists = set()
+        for dist in distributions():
+            name = (dist.metadata["Name"] or "").lower().replace("-", "_")
+            if name in seen_dists:  # the same distribution further down sys.path
+                continue
+            seen_dists.add(name)
+            for ep in dist.entry_points:
+                if ep.group.startswith(_PREFIX):
+                    groups.setdefault(ep.group, []).append(ep)
+        cache = _entry_point_cache = (key, groups)
+    return cache[1].get(group, [])
 
 
 def notify_and_call_entry_points(event: Any) -> None:
@@ -91,12 +113,7 @@ def notify_and_call_entry_points(event: Any) -> None:
     group = getattr(event, "ENTRY_POINT_NAME", None)
     if not group:
         return
-    seen = set()
     for ep in _entry_points(group):
-        key = (ep.name, ep.value)
-        if key in seen:  # the same distribution found twice on sys.path
-            continue
-        seen.add(key)
         plugin = ep.load()
         plugin(event)
 

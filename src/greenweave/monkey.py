@@ -541,6 +541,11 @@ def patch_thread(threading: bool = True, _threading_local: bool = True, Event: b
     patch_module("_thread", gthread, _warnings=_warnings)
     if not threading:
         return
+    if first_time and gthread._native_set_sentinel is None:  # pragma: no cover - 3.13+
+        _queue_warning(
+            f"patch_thread() does not support the threading module of Python "
+            f"{sys.version_info[0]}.{sys.version_info[1]} yet: threading.Thread still starts "
+            "native threads (locks, events and local are green).", _warnings)
     from . import threading as gthreading  # imports the standard threading module
 
     threading_mod = sys.modules["threading"]

@@ -14,9 +14,11 @@ After ``greenweave.monkey.patch_thread()`` these replace the functions of
   native threads.
 * Green threads start, like native ones, in an empty :mod:`contextvars`
   context.
+* :func:`interrupt_main` called from a green thread raises
+  ``KeyboardInterrupt`` in the main greenlet, not in the caller.
 
-Everything else (``error``, ``TIMEOUT_MAX``, ``get_native_id``,
-``interrupt_main``...) is the native module's own object.
+Everything else (``error``, ``TIMEOUT_MAX``, ``get_native_id``...) is the
+native module's own object.
 """
 
 from __future__ import annotations
@@ -342,7 +344,6 @@ def _threads_elsewhere() -> bool:
     """True if other native threads may exist (and so may release our locks or
     set our events): a waiter must then keep its hub alive."""
     return _native_count() > 0 or bool(_native_alive)
-
 
 
 class _GreenThread(Greenlet):
