@@ -100,8 +100,10 @@ _SETTINGS = [
     Setting("resolver", "thread", _importable({
         "thread": "greenweave.resolver.thread.Resolver",
         "blocking": "greenweave.resolver.blocking.Resolver",
+        "block": "greenweave.resolver.blocking.Resolver",  # gevent's name
         "dnspython": "greenweave.resolver.dnspython.Resolver",
-    }), "The DNS resolver class: thread (default), blocking, dnspython, or module.Class."),
+    }), "The DNS resolver class: thread (default), blocking (or block), dnspython, or "
+            "module.Class."),
     Setting("threadpool", "greenweave.threadpool.ThreadPool", _importable({}),
             "The class of each hub's native thread pool."),
     Setting("threadpool_size", 10, _positive_int,
