@@ -5,7 +5,9 @@ Usage::
     python bench/_worker.py LIB CASE SIZE   # one timed run of CASE
     python bench/_worker.py LIB --info      # library version / import check
 
-LIB is ``greenweave`` or ``gevent``.  The last line of stdout is one JSON
+LIB is ``greenweave`` or ``gevent`` (which run the gevent-API case from
+``cases.py``), or ``eventlet`` or ``uvloop`` (asyncio on uvloop), which run the
+case's counterpart from ``alt_cases.py``.  The last line of stdout is one JSON
 object: ``{"ok": true, "elapsed": seconds, "extra": {...}, ...}`` on success,
 ``{"ok": false, "error": "...", "traceback": "..."}`` on failure (exit code 1).
 This is an internal helper of ``bench/run.py``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -44,6 +47,20 @@ class Timer:
         return False
 
 
+#: Libraries with a gevent-compatible API, which run the cases in cases.py.
+GEVENT_API_LIBS = ("greenweave", "gevent")
+#: Other libraries, which run the counterparts in alt_cases.py.
+ALT_LIBS = ("eventlet", "uvloop")
+
+
+def raise_nofile_limit() -> None:
+    """Raise the soft open-files limit to the hard one (thousands of sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def import_library(lib: str):
     """Import the library under test as the module every case calls ``gevent``."""
     if lib == "gevent":
@@ -54,8 +71,14 @@ def import_library(lib: str):
         if SRC_DIR.is_dir():
             sys.path.insert(0, str(SRC_DIR))
         import greenweave as gevent
+    elif lib == "eventlet":
+        import eventlet as gevent
+    elif lib == "uvloop":
+        import uvloop as gevent
     else:
-        raise ValueError(f"unknown library {lib!r} (expected greenweave or gevent)")
+        raise ValueError(
+            f"unknown library {lib!r} (expected one of {GEVENT_API_LIBS + ALT_LIBS})"
+        )
     return gevent
 
 
@@ -66,19 +89,38 @@ def library_info(gevent) -> dict:
     }
 
 
+def import_or_explain(lib: str):
+    """import_library, turning a missing optional library into a clear error."""
+    try:
+        return import_library(lib)
+    except ImportError as exc:
+        if lib in ALT_LIBS:
+            raise ImportError(f"not installed ({exc}); pip install {lib}") from exc
+        raise
+
+
 def run(argv: list[str]) -> dict:
     if len(argv) == 2 and argv[1] == "--info":
-        return {"ok": True, **library_info(import_library(argv[0]))}
+        return {"ok": True, **library_info(import_or_explain(argv[0]))}
     if len(argv) != 3:
         raise SystemExit(__doc__)
     lib, case_name, size = argv[0], argv[1], int(argv[2])
 
-    from cases import CASES  # bench/ is sys.path[0] when run as a script
+    # bench/ is sys.path[0] when run as a script
+    from alt_cases import ALTS
+    from cases import CASES
 
     case = CASES[case_name]
-    gevent = import_library(lib)
+    raise_nofile_limit()
+    gevent = import_or_explain(lib)
     timer = Timer()
-    extra = case.func(gevent, timer, size) or {}
+    if lib in ALT_LIBS:
+        func = ALTS.get(case_name, {}).get(lib)
+        if func is None:
+            raise ValueError(f"case {case_name} has no {lib} version")
+        extra = func(timer, size) or {}
+    else:
+        extra = case.func(gevent, timer, size) or {}
     if timer.laps == 0:
         raise RuntimeError(f"case {case_name} never entered the timer")
     return {

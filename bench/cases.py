@@ -39,18 +39,30 @@ class Case:
     size: int
     quick_size: int
     doc: str
+    #: "time": the runner reports the timed region; "memory": the runner
+    #: reports the case's ``bytes/...`` metric (the timer only covers setup).
+    kind: str = "time"
+    #: Smallest size the case works with (``--size-scale`` never goes below).
+    min_size: int = 1
+    #: False for cases that only exist as points of a scaling series; they
+    #: are not in the main table.
+    main: bool = True
 
 
 #: All cases, in registration (= report) order.
 CASES: dict[str, Case] = {}
 
 
-def case(size: int, quick: int):
-    """Register a case with its default size and its ``--quick`` size."""
+def case(size: int, quick: int, **options: Any):
+    """Register a case with its default size and its ``--quick`` size.
+
+    ``options`` are the optional :class:`Case` fields (``kind``, ``min_size``,
+    ``main``).
+    """
 
     def register(func):
         doc = (func.__doc__ or "").strip().splitlines()[0]
-        CASES[func.__name__] = Case(func.__name__, func, size, quick, doc)
+        CASES[func.__name__] = Case(func.__name__, func, size, quick, doc, **options)
         return func
 
     return register
@@ -87,7 +99,7 @@ def spawn_join(gevent, timer, n):
     check_greenlets(greenlets)
 
 
-@case(size=1_000_000, quick=200_000)
+@case(size=1_000_000, quick=200_000, min_size=100)
 def sleep0(gevent, timer, n):
     """100 greenlets each calling sleep(0) in a loop; N sleep(0) calls in total."""
     workers = 100
@@ -241,7 +253,7 @@ def socketpair_pingpong(gevent, timer, n):
         b.close()
 
 
-@case(size=50_000, quick=10_000)
+@case(size=50_000, quick=10_000, min_size=100)
 def tcp_echo(gevent, timer, n):
     """100 client greenlets echo 64-byte messages via a TCP server on 127.0.0.1; N messages total.
 
@@ -319,7 +331,109 @@ def tcp_echo(gevent, timer, n):
     return {"msg/s": total / timer.elapsed}
 
 
-@case(size=10_000, quick=2_000)
+CONNECT_BATCH = 250  # connect at most this many clients before letting the server accept
+
+
+def _wait_for(gevent, predicate, what: str, seconds: float = 10.0) -> None:
+    """Setup helper: yield to the hub until ``predicate()`` holds (or raise)."""
+    for _ in range(int(seconds * 1000)):
+        if predicate():
+            return
+        gevent.sleep(0.001)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _tcp_echo(gevent, timer, n, n_clients):
+    """The tcp_echo workload with ``n_clients`` connections (see :func:`tcp_echo`).
+
+    Same server, client and timed region as ``tcp_echo``; only the setup
+    differs: clients connect in batches and the accept loop catches up after
+    each batch, so thousands of connections never overflow the listen queue
+    (an overflow costs a 1 s SYN retransmit, in setup, but still).
+    """
+    socket = sub(gevent, "socket")
+    per_client = max(1, n // n_clients)
+    total = per_client * n_clients
+    payload = b"x" * 64
+    nodelay = (_std_socket.IPPROTO_TCP, _std_socket.TCP_NODELAY, 1)
+
+    listener = socket.socket(_std_socket.AF_INET, _std_socket.SOCK_STREAM)
+    listener.setsockopt(_std_socket.SOL_SOCKET, _std_socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    address = listener.getsockname()
+    handlers = []
+
+    def handle(conn):
+        conn.setsockopt(*nodelay)
+        try:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                conn.sendall(data)
+        finally:
+            conn.close()
+
+    def accept_loop():
+        while True:
+            conn, _ = listener.accept()
+            handlers.append(gevent.spawn(handle, conn))
+
+    def client(sock):
+        for _ in range(per_client):
+            sock.sendall(payload)
+            missing = len(payload)
+            while missing:  # the echo may arrive in pieces
+                chunk = sock.recv(missing)
+                if not chunk:
+                    raise RuntimeError("server closed the connection")
+                missing -= len(chunk)
+        return per_client
+
+    acceptor = gevent.spawn(accept_loop)
+    clients = []
+    try:
+        for i in range(n_clients):
+            sock = socket.socket(_std_socket.AF_INET, _std_socket.SOCK_STREAM)
+            sock.setsockopt(*nodelay)
+            sock.connect(address)
+            clients.append(sock)
+            if (i + 1) % CONNECT_BATCH == 0:
+                _wait_for(gevent, lambda: len(handlers) == len(clients), "the accept loop")
+        _wait_for(gevent, lambda: len(handlers) == n_clients, f"{n_clients} accepted clients")
+
+        with timer:
+            greenlets = [gevent.spawn(client, sock) for sock in clients]
+            gevent.joinall(greenlets)
+        check_greenlets(greenlets)
+    finally:
+        for sock in clients:
+            sock.close()
+        acceptor.kill()
+        listener.close()
+    return {"msg/s": total / timer.elapsed}
+
+
+@case(size=50_000, quick=10_000, min_size=1_000)
+def tcp_echo_1k(gevent, timer, n):
+    """tcp_echo with 1,000 client connections; N messages total."""
+    return _tcp_echo(gevent, timer, n, 1_000)
+
+
+@case(size=50_000, quick=10_000, min_size=10, main=False)
+def tcp_echo_10(gevent, timer, n):
+    """tcp_echo with 10 client connections; N messages total (scaling series)."""
+    return _tcp_echo(gevent, timer, n, 10)
+
+
+@case(size=50_000, quick=10_000, min_size=5_000, main=False)
+def tcp_echo_5k(gevent, timer, n):
+    """tcp_echo with 5,000 client connections; N messages total (scaling series)."""
+    return _tcp_echo(gevent, timer, n, 5_000)
+
+
+@case(size=10_000, quick=2_000, min_size=100)
 def getaddrinfo(gevent, timer, n):
     """100 greenlets doing N socket.getaddrinfo('localhost', 80) calls in total."""
     socket = sub(gevent, "socket")
@@ -363,7 +477,7 @@ def check_output_true(gevent, timer, n):
         raise RuntimeError("check_output(['true']) returned output")
 
 
-@case(size=1 << 20, quick=1 << 20)
+@case(size=1 << 20, quick=1 << 20, min_size=1 << 14)
 def pipe_posix(gevent, timer, n):
     """N bytes (1 MiB) through os.pipe() with FileObjectPosix; writer and reader greenlets.
 
@@ -402,3 +516,103 @@ def pipe_posix(gevent, timer, n):
     finally:
         writer.close()
         reader.close()
+
+
+# --------------------------------------------------------------------------
+# Memory (kind="memory": the runner reports bytes per item, not time)
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc/self/statm (Linux)."""
+    import os
+
+    with open("/proc/self/statm") as f:
+        resident_pages = int(f.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+@case(size=20_000, quick=5_000, kind="memory", min_size=100)
+def mem_idle_greenlet(gevent, timer, n):
+    """RSS per idle greenlet: spawn N greenlets that all block on one Event.
+
+    RSS is read (after gc.collect()) before spawning and after every greenlet
+    has started and parked in Event.wait(); the difference divided by N is
+    what one parked greenlet costs: its greenlet object, saved stack slice and
+    its place in the Event's waiters.
+    """
+    import gc
+
+    event = sub(gevent, "event").Event()
+    gevent.sleep(0)  # start the hub before the "before" reading
+    gc.collect()
+    before = rss_bytes()
+    with timer:
+        greenlets = [gevent.spawn(event.wait) for _ in range(n)]
+        gevent.sleep(0)  # every greenlet runs up to event.wait() and parks
+    gc.collect()
+    after = rss_bytes()
+    if any(g.ready() for g in greenlets):
+        raise RuntimeError("a greenlet finished before the Event was set")
+    event.set()
+    gevent.joinall(greenlets)
+    check_greenlets(greenlets)
+    return {"bytes/greenlet": (after - before) / n}
+
+
+@case(size=5_000, quick=1_000, kind="memory", min_size=100)
+def mem_idle_connection(gevent, timer, n):
+    """RSS per idle connection: N accepted TCP connections, each with a handler blocked in recv.
+
+    The server (the library's socket module, one handler greenlet per
+    connection, as in tcp_echo) runs in this process.  The clients are plain
+    stdlib sockets, the same objects for every library, connected in batches
+    the accept loop catches up with.  RSS after minus RSS before, divided by
+    N, is the server-side cost of an idle connection (socket object, I/O
+    watcher, handler greenlet) plus one stdlib client socket object.
+    """
+    import gc
+
+    socket = sub(gevent, "socket")
+    listener = socket.socket(_std_socket.AF_INET, _std_socket.SOCK_STREAM)
+    listener.setsockopt(_std_socket.SOL_SOCKET, _std_socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    address = listener.getsockname()
+    handlers = []
+
+    def handle(conn):
+        try:
+            return conn.recv(1)  # parks until the client closes
+        finally:
+            conn.close()
+
+    def accept_loop():
+        while True:
+            conn, _ = listener.accept()
+            handlers.append(gevent.spawn(handle, conn))
+
+    acceptor = gevent.spawn(accept_loop)
+    clients = []
+    try:
+        gevent.sleep(0)
+        gc.collect()
+        before = rss_bytes()
+        with timer:
+            for i in range(n):
+                clients.append(_std_socket.create_connection(address))
+                if (i + 1) % CONNECT_BATCH == 0:
+                    _wait_for(gevent, lambda: len(handlers) == len(clients), "the accept loop")
+            _wait_for(gevent, lambda: len(handlers) == n, f"{n} accepted connections")
+            gevent.sleep(0)  # the last handlers reach recv()
+        gc.collect()
+        after = rss_bytes()
+        if any(h.ready() for h in handlers):
+            raise RuntimeError("a handler finished while its client was idle")
+    finally:
+        for sock in clients:
+            sock.close()
+        acceptor.kill()
+        listener.close()
+    gevent.joinall(handlers, timeout=10)
+    check_greenlets(handlers)
+    return {"bytes/connection": (after - before) / n}
