@@ -108,6 +108,9 @@ _SETTINGS = [
             "The class of each hub's native thread pool."),
     Setting("threadpool_size", 10, _positive_int,
             "The maximum number of native threads in each hub's thread pool."),
+    Setting("threadpool_idle_task_timeout", 5.0, float,
+            "Seconds an idle worker of a hub's thread pool waits for work before it "
+            "exits (negative: never)."),
     Setting("fileobject", "thread", _importable({
         "thread": "greenweave.fileobject.FileObjectThread",
         "posix": "greenweave.fileobject.FileObjectPosix",

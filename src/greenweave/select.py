@@ -24,6 +24,7 @@ from greenlet import getcurrent as _getcurrent
 from greenlet import greenlet as _RawGreenlet
 
 from ._core.hub import get_hub
+from ._core.hub import sleep as _sleep
 from .exceptions import BlockingSwitchOutError
 
 for _name in dir(__select__):
@@ -95,6 +96,14 @@ def _block(hub: Any, watchers: list, deadline: float | None) -> None:
             timer.stop()
 
 
+def _yield_once() -> None:
+    """Ready at once, but the caller was willing to wait: let every other ready
+    greenlet run once first, or a loop around select()/poll() on an
+    always-ready descriptor would starve the rest of the program."""
+    if _getcurrent() is not get_hub():
+        _sleep(0)
+
+
 def select(rlist: Iterable[Any], wlist: Iterable[Any], xlist: Iterable[Any],
            timeout: float | None = None) -> tuple[list, list, list]:
     """Wait until some of the objects are ready (see :func:`select.select`).
@@ -107,7 +116,10 @@ def select(rlist: Iterable[Any], wlist: Iterable[Any], xlist: Iterable[Any],
     wlist = list(wlist)
     xlist = list(xlist)
     result = _original_select(rlist, wlist, xlist, 0)
-    if result[0] or result[1] or result[2] or seconds == 0:
+    if seconds == 0:
+        return result
+    if result[0] or result[1] or result[2]:
+        _yield_once()
         return result
     deadline = None if seconds is None else _monotonic() + seconds
     hub = get_hub()
@@ -204,7 +216,10 @@ class poll:
         if self._polling:
             raise RuntimeError("concurrent poll() invocation")
         result = self._std.poll(0)
-        if result or seconds == 0:
+        if seconds == 0:
+            return result
+        if result:
+            _yield_once()
             return result
         deadline = None if seconds is None else _monotonic() + seconds
         hub = self._hub if self._hub is not None else get_hub()

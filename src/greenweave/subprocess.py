@@ -236,7 +236,10 @@ class Popen(_StdPopen):
         if self.returncode is not None:
             return self.returncode
         watcher = self._child_watcher
-        if watcher is None:
+        if watcher is None or not watcher.active:
+            # No watcher, or it already fired (the child is reaped) while
+            # returncode was reset: the stdlib's wait, whose waitpid then
+            # finds no such child and settles on 0, as CPython does.
             return _StdPopen._wait(self, timeout)
         if self._internal_poll() is not None:
             return self.returncode

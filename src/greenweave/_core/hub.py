@@ -261,7 +261,16 @@ class Hub(RawGreenlet):
         if self._threadpool is None:
             from .._config import config
 
-            self._threadpool = config.threadpool(config.threadpool_size, hub=self)
+            cls = config.threadpool
+            kwargs: dict[str, Any] = {"hub": self}
+            if config.threadpool_idle_task_timeout >= 0:
+                # Idle workers leave after a while (as in gevent): a process
+                # that looked up one name does not keep a thread forever.
+                kwargs["idle_task_timeout"] = config.threadpool_idle_task_timeout
+            try:
+                self._threadpool = cls(config.threadpool_size, **kwargs)
+            except TypeError:  # a custom pool class without that argument
+                self._threadpool = cls(config.threadpool_size, hub=self)
         return self._threadpool
 
     @threadpool.setter
