@@ -331,6 +331,68 @@ def tcp_echo(gevent, timer, n):
     return {"msg/s": total / timer.elapsed}
 
 
+@case(size=50_000, quick=10_000, min_size=100)
+def stream_server_echo(gevent, timer, n):
+    """tcp_echo's workload served by the library's ``server.StreamServer``.
+
+    100 client greenlets, 64-byte messages, N messages in total; the server
+    spawns one handler greenlet per connection (spawn='default').  Time
+    ratio = inverse throughput ratio (same number of messages for both).
+    """
+    socket = sub(gevent, "socket")
+    server_mod = sub(gevent, "server")
+    n_clients = 100
+    per_client = max(1, n // n_clients)
+    payload = b"x" * 64
+    nodelay = (_std_socket.IPPROTO_TCP, _std_socket.TCP_NODELAY, 1)
+    connected = []
+
+    def handle(conn, _address):
+        conn.setsockopt(*nodelay)
+        connected.append(1)
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                break
+            conn.sendall(data)
+
+    def client(sock):
+        for _ in range(per_client):
+            sock.sendall(payload)
+            missing = len(payload)
+            while missing:
+                chunk = sock.recv(missing)
+                if not chunk:
+                    raise RuntimeError("server closed the connection")
+                missing -= len(chunk)
+        return per_client
+
+    server = server_mod.StreamServer(("127.0.0.1", 0), handle, backlog=1024)
+    server.start()
+    clients = []
+    try:
+        for _ in range(n_clients):
+            sock = socket.socket(_std_socket.AF_INET, _std_socket.SOCK_STREAM)
+            sock.setsockopt(*nodelay)
+            sock.connect(("127.0.0.1", server.server_port))
+            clients.append(sock)
+        for _ in range(5000):
+            if len(connected) == n_clients:
+                break
+            gevent.sleep(0.001)
+        else:
+            raise RuntimeError(f"server took only {len(connected)}/{n_clients} clients")
+        with timer:
+            greenlets = [gevent.spawn(client, sock) for sock in clients]
+            gevent.joinall(greenlets)
+        check_greenlets(greenlets)
+    finally:
+        for sock in clients:
+            sock.close()
+        server.stop(timeout=1)
+    return {"msg/s": per_client * n_clients / timer.elapsed}
+
+
 CONNECT_BATCH = 250  # connect at most this many clients before letting the server accept
 
 
