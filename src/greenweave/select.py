@@ -112,12 +112,21 @@ def select(rlist: Iterable[Any], wlist: Iterable[Any], xlist: Iterable[Any],
     no limit).  Returns the three lists of ready objects, empty on timeout.
     """
     seconds = _check_timeout(timeout)
-    rlist = list(rlist)
-    wlist = list(wlist)
-    xlist = list(xlist)
+    # The first look uses the caller's own lists, as select.select does (a
+    # fileno() that mutates its list sees the same thing it would there);
+    # other iterables are read once, into lists.
+    if not isinstance(rlist, (list, tuple)):
+        rlist = list(rlist)
+    if not isinstance(wlist, (list, tuple)):
+        wlist = list(wlist)
+    if not isinstance(xlist, (list, tuple)):
+        xlist = list(xlist)
     result = _original_select(rlist, wlist, xlist, 0)
     if seconds == 0:
         return result
+    rlist = list(rlist)
+    wlist = list(wlist)
+    xlist = list(xlist)
     if result[0] or result[1] or result[2]:
         _yield_once()
         return result
