@@ -881,27 +881,28 @@ def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int
     return result
 
 
-def gethostbyname(hostname: str) -> str:
-    """Cooperative :func:`socket.gethostbyname` (IPv4 literals answered directly)."""
+def _is_ipv4_literal(hostname: Any) -> bool:
+    """True for a dotted IPv4 address, which needs no lookup (and no thread)."""
     if isinstance(hostname, str) and hostname[:1].isdigit() and ":" not in hostname:
         try:
             _inet_pton(AF_INET, hostname)
         except OSError:
-            pass
-        else:
-            return _socket.gethostbyname(hostname)
+            return False
+        return True
+    return False
+
+
+def gethostbyname(hostname: str) -> str:
+    """Cooperative :func:`socket.gethostbyname` (IPv4 literals answered directly)."""
+    if _is_ipv4_literal(hostname):
+        return _socket.gethostbyname(hostname)
     return _resolver().gethostbyname(hostname)
 
 
 def gethostbyname_ex(hostname: str) -> tuple[str, list[str], list[str]]:
     """Cooperative :func:`socket.gethostbyname_ex` (IPv4 literals answered directly)."""
-    if isinstance(hostname, str) and hostname[:1].isdigit() and ":" not in hostname:
-        try:
-            _inet_pton(AF_INET, hostname)
-        except OSError:
-            pass
-        else:
-            return _socket.gethostbyname_ex(hostname)
+    if _is_ipv4_literal(hostname):
+        return _socket.gethostbyname_ex(hostname)
     return _resolver().gethostbyname_ex(hostname)
 
 
