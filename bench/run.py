@@ -173,8 +173,13 @@ class Runner:
         self.cases: dict[tuple[str, int], dict[str, Cell]] = {}
         self.http: dict[HttpPoint, dict[str, HttpCell]] = {}
         self.started = time.monotonic()
+        self.max_load = 0.0  # highest 1-minute load average seen at the start of a point
 
     def _progress(self, label: str) -> None:
+        try:
+            self.max_load = max(self.max_load, os.getloadavg()[0])
+        except OSError:
+            pass
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:5.0f} s] {label} ", end="", file=sys.stderr, flush=True)
 
@@ -478,7 +483,7 @@ def core_count() -> tuple[int | None, int | str]:
     return os.cpu_count(), usable
 
 
-def machine_info(infos: dict[str, dict], args, loadavg: tuple[str, str]) -> str:
+def machine_info(infos: dict[str, dict], args, loadavg: tuple[str, str], max_load: float) -> str:
     try:
         greenlet_version = metadata.version("greenlet")
     except metadata.PackageNotFoundError:
@@ -500,7 +505,9 @@ def machine_info(infos: dict[str, dict], args, loadavg: tuple[str, str]) -> str:
         *(library_line(lib, info) for lib, info in infos.items()),
         f"- wrk: {wrk}",
         f"- git: {git_revision()}",
-        f"- load average (1/5/15 min) before: {loadavg[0]}, after: {loadavg[1]}",
+        f"- load average (1/5/15 min) before: {loadavg[0]}, after: {loadavg[1]};"
+        f" highest 1-min load at the start of a point: {max_load:.2f} (the benchmark itself"
+        " keeps up to about 2 busy: a worker, or a server and wrk)",
         f"- method: {mode}; median of {args.repeat} runs per library"
         f" ({args.scaling_repeat} for the scaling points and memory not shared with the main"
         " table), each in a fresh process, libraries interleaved, one uncounted warm-up run per"
@@ -947,7 +954,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report.charts = draw_charts(report, args, out_dir)
 
-    info = machine_info(infos, args, (load_before, loadavg_text()))
+    info = machine_info(infos, args, (load_before, loadavg_text()), runner.max_load)
     full, snippet = render(report, args, info)
     print(full)
     args.output.write_text(full)

@@ -120,7 +120,7 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     assert names == [c.name for c in CASES.values() if c.kind == "time" and c.main]
     for row in rows:
         float(row[2])  # a number, not "-" or an error
-    assert {row[0] for row in derived[1:]} == {"tcp_echo", "tcp_echo_1k"}
+    assert {row[0] for row in derived[1:]} == {"tcp_echo", "tcp_echo_1k", "stream_server_echo"}
 
     echo, timers = tables(report, "Scaling")
     assert [row[0] for row in echo[1:]] == ["10", "100", "1,000", "5,000"]
