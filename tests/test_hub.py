@@ -622,3 +622,24 @@ def test_reinit_in_same_process_keeps_hub_working():
             hub.wait(watcher)
         watcher.close()
     assert greenweave.spawn(lambda: 1).get() == 1
+
+
+@pytest.mark.timeout(20)
+def test_signal_handler_exception_reaches_blocked_main_greenlet_and_hub_survives():
+    # A Python signal handler runs in whatever greenlet is running: here the
+    # hub, polling while main waits on a socket.  Its exception belongs to
+    # the main greenlet, and the hub must keep working afterwards.
+    from greenweave import socket as gsocket
+
+    a, b = gsocket.socketpair()
+    old = signal.signal(signal.SIGALRM, lambda *args: 1 / 0)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(ZeroDivisionError):
+            a.recv(10)
+        assert greenweave.spawn(lambda: "alive").get(timeout=5) == "alive"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        a.close()
+        b.close()

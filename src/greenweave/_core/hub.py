@@ -154,9 +154,16 @@ class Hub(RawGreenlet):
             loop.error_handler = self.handle_error
             try:
                 loop.run()
-            except self.SYSTEM_ERROR as exc:
-                # E.g. Ctrl-C while polling: raise it in the main greenlet,
-                # but keep the hub alive for whatever runs after.
+            except GreenletExit:
+                if self._destroying:
+                    raise
+                continue
+            except BaseException as exc:  # noqa: B036
+                # Callbacks' errors are handled inside the loop; what escapes
+                # was raised by a Python signal handler while the hub polled
+                # (Ctrl-C, or a SIGALRM handler that raises).  Signal handlers
+                # belong to the main thread's main greenlet: raise it there,
+                # and keep the hub alive for whatever runs after.
                 self.handle_system_error(type(exc), exc, exc.__traceback__)
                 continue
             if self._destroying or loop.closed:
