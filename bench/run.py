@@ -549,9 +549,11 @@ def http_method(args) -> str:
         " as asked but its response carries no `Connection: close` header, so wrk, seeing an"
         " HTTP/1.1 response without it, sends its next request on the same connection and gets"
         " a reset: about one read error per request, counted in errors/run, and an extra"
-        " request write per response. At thousands of connections, p99 is set by the kernel, not"
-        " the server: wrk opens connections faster than the listen queue (2,048) drains, and"
-        " dropped SYNs are retransmitted after 1 s (Linux counts them as ListenOverflows)."
+        " request write per response. At thousands of connections in close mode, wrk offers"
+        " more connections than a server can serve, the listen queue (2,048) overflows, and the"
+        " kernel drops the handshakes that don't fit (Linux counts them as ListenOverflows); the"
+        " client retransmits after 1 s, then 2 s more, so p99 there is a count of"
+        " retransmissions: about 1 or 3 s, whichever library serves."
     )
 
 
@@ -910,7 +912,11 @@ def render(report: Report, args, info: str) -> tuple[str, str]:
     if report.micro:
         snippet += ["", results_table(report.micro, libs, with_spread=False)]
     if report.http:
-        snippet += ["", "HTTP, hello-world WSGI under `wrk` (requests/s, p99 latency in ms):", "",
+        snippet += ["", "HTTP, hello-world WSGI under `wrk` (requests/s, p99 latency in ms)."
+                    " gevent+NODELAY is gevent's server with TCP_NODELAY set by hand, a"
+                    " reference: stock gevent sends headers and body in two writes and waits"
+                    " ~40 ms per keep-alive response on Nagle's algorithm and the client's"
+                    " delayed ACK (details in the full report).", "",
                     http_table(report.http, libs, with_spread=False)]
     if report.memory:
         snippet += ["", "Memory (bytes of RSS per idle item):", "",
